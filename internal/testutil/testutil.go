@@ -1,0 +1,146 @@
+// Package testutil holds helpers shared by the tests of ipcs: the
+// goroutine-leak check, and the gates for tests that need PostgreSQL,
+// SIPp or Chromium (skipped with a reason on a developer's machine, failed
+// loudly when CI is set).
+package testutil
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+// InCI reports whether the CI environment variable is set.
+func InCI() bool { return os.Getenv("CI") != "" }
+
+// Unavailable skips tb with reason, or fails it when CI is set, because CI
+// must run every test that needs an outside part.
+func Unavailable(tb testing.TB, reason string) {
+	tb.Helper()
+	if InCI() {
+		tb.Fatalf("required in CI: %s", reason)
+	}
+	tb.Skip(reason)
+}
+
+// PostgresDSN returns the PostgreSQL test database address: IPCS_TEST_PG,
+// or postgres://postgres@127.0.0.1:5432/test. It checks the server answers
+// and calls Unavailable otherwise.
+func PostgresDSN(tb testing.TB) string {
+	tb.Helper()
+	dsn := os.Getenv("IPCS_TEST_PG")
+	if dsn == "" {
+		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = db.PingContext(ctx)
+		cancel()
+		db.Close()
+	}
+	if err != nil {
+		Unavailable(tb, fmt.Sprintf("no PostgreSQL at %s: %v", dsn, err))
+	}
+	return dsn
+}
+
+// Binary returns the path of the named program, or calls Unavailable.
+func Binary(tb testing.TB, name string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Unavailable(tb, fmt.Sprintf("%s is not installed (apt-get install %s)", name, debianPackage(name)))
+	}
+	return p
+}
+
+func debianPackage(bin string) string {
+	switch bin {
+	case "sipp":
+		return "sip-tester"
+	}
+	return bin
+}
+
+// CheckGoroutines records the goroutines running now and, when tb ends,
+// fails it if new ones are still running after a grace period. Call it
+// first in a test that starts sessions.
+func CheckGoroutines(tb testing.TB) {
+	tb.Helper()
+	before := map[string]bool{}
+	for _, g := range goroutines() {
+		before[g.id] = true
+	}
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			return
+		}
+		var leaked []goroutine
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			leaked = leaked[:0]
+			for _, g := range goroutines() {
+				if !before[g.id] && !ignorable(g.stack) {
+					leaked = append(leaked, g)
+				}
+			}
+			if len(leaked) == 0 || time.Now().After(deadline) {
+				break
+			}
+			runtime.Gosched()
+			time.Sleep(20 * time.Millisecond) // polling the runtime; no state to wait on
+		}
+		for _, g := range leaked {
+			tb.Errorf("leaked goroutine:\n%s", g.stack)
+		}
+	})
+}
+
+type goroutine struct{ id, stack string }
+
+func goroutines() []goroutine {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []goroutine
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		head, _, _ := strings.Cut(g, "\n")
+		f := strings.Fields(head) // "goroutine 12 [running]:"
+		if len(f) < 2 {
+			continue
+		}
+		out = append(out, goroutine{id: f[1], stack: g})
+	}
+	return out
+}
+
+// ignorable names goroutines owned by the runtime, the test framework or
+// process-wide pools that outlive any one test by design.
+func ignorable(stack string) bool {
+	for _, s := range []string{
+		"testing.(*T).Run", "testing.tRunner", "testing.runTests", "testing.(*M).",
+		"runtime.goexit0", "created by runtime.gc", "runtime.MHeap_Scavenger",
+		"signal.signal_recv", "os/signal.loop", "CheckGoroutines",
+		"database/sql.(*DB).connectionOpener", "net/http.(*persistConn)",
+	} {
+		if strings.Contains(stack, s) && !strings.Contains(stack, "ipcs/") {
+			return true
+		}
+	}
+	return strings.Contains(stack, "goroutine running on other thread")
+}
