@@ -78,6 +78,10 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		fs.StringVar(&c.RecordDir, "record-dir", c.RecordDir, "visit recordings folder")
 		fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "password of the admin API user")
 		fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+		fs.Func("tariff", "tariff/facility YAML file (repeatable; replaces the demo tariffs)", func(v string) error {
+			c.Tariffs = append(c.Tariffs, v)
+			return nil
+		})
 		fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "graceful shutdown bound")
 	}
 	probe := cfg

@@ -18,6 +18,8 @@ import (
 	"ipcs/internal/sqldb"
 	"ipcs/internal/token"
 	"ipcs/metrics"
+	"ipcs/rating"
+	"ipcs/scheduler"
 )
 
 // daemon holds what ipcsd built, in the order it closes them.
@@ -31,6 +33,8 @@ type daemon struct {
 	auth    *api.Auth
 	mux     *api.Mux
 	httpLn  net.Listener
+	book    *rating.Book
+	sched   *scheduler.Scheduler
 	// closers run in reverse order at shutdown.
 	closers []func(context.Context) error
 	// servers run until ctx ends; each returns when it has stopped.

@@ -2,17 +2,75 @@ package main
 
 import (
 	"context"
+	_ "embed"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"ipcs/api"
+	"ipcs/rating"
+	"ipcs/scheduler"
+	"ipcs/web"
 )
+
+//go:embed demo_tariffs.yaml
+var demoTariffs []byte
 
 // wire builds the components and mounts their routes.
 func (d *daemon) wire(ctx context.Context) error {
 	creds := map[api.Role]api.Credentials{
-		api.RoleAdmin: api.StaticCredentials{"admin": {Secret: d.cfg.AdminPassword}},
+		api.RoleAdmin:   api.StaticCredentials{"admin": {Secret: d.cfg.AdminPassword}},
+		api.RoleOfficer: api.StaticCredentials{"officer": {Secret: d.cfg.AdminPassword, Facility: "demo"}},
 	}
+	book, err := d.loadBook()
+	if err != nil {
+		return err
+	}
+	d.book = book
+
+	sched, err := scheduler.New(ctx, scheduler.Config{}, d.db, d.signer, d.clock, d.metrics.Scheduler,
+		scheduler.WithLogger(d.log.With("component", "scheduler")))
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	d.sched = sched
+	if d.cfg.Demo {
+		if _, err := sched.Seed(ctx, scheduler.DemoSpec{}); err != nil {
+			return fmt.Errorf("demo: scheduler: %w", err)
+		}
+	}
+	creds[api.RoleFamily] = api.FamilyCredentials(sched)
+	api.NewSchedulerHandler(sched, d.auth, d.clock, d.log).Register(d.mux)
+
 	d.routesBase(creds)
+	d.mux.Handle("/", web.Handler())
 	return nil
+}
+
+// loadBook reads the tariff files named in the config, or the embedded
+// demo tariffs. Every tariff is checked against the FCC caps at load.
+func (d *daemon) loadBook() (*rating.Book, error) {
+	if len(d.cfg.Tariffs) == 0 {
+		b, err := rating.ParseBook(demoTariffs, "demo_tariffs.yaml")
+		if err != nil {
+			return nil, fmt.Errorf("rating: %w", err)
+		}
+		return b, nil
+	}
+	paths := make([]string, len(d.cfg.Tariffs))
+	for i, p := range d.cfg.Tariffs {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, fmt.Errorf("config: tariffs[%d]: %w", i, err)
+		}
+		paths[i] = strings.TrimPrefix(abs, "/")
+	}
+	b, err := rating.LoadBook(os.DirFS("/"), paths...)
+	if err != nil {
+		return nil, fmt.Errorf("rating: %w", err)
+	}
+	return b, nil
 }
 
 // sipAddr is the SIP address actually bound (the configured one until the
