@@ -1,0 +1,221 @@
+// Package postgres is the shared, multi-node ledger.Store on PostgreSQL
+// (and engines that speak its protocol), using a native pgx pool.
+//
+// # Concurrency
+//
+// Each Update is one PostgreSQL transaction (READ COMMITTED) on a pooled
+// connection; concurrent transactions from many goroutines and nodes
+// share WAL flushes, PostgreSQL's own group commit. The ledger's
+// conditional statements (the reservation's UPDATE … WHERE available >=
+// min) make two nodes unable to overdraw an account; row locks are taken
+// reservation before account, so they cannot deadlock one another.
+// In-flight operations are bounded (Config.MaxInFlight); beyond it
+// Update returns ledger.ErrOverload at once.
+//
+// # Errors
+//
+// Serialization failures, deadlocks and unique violations come back as
+// ledger.ErrRetry (the Ledger runs the operation again); other database
+// errors are wrapped.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ipcs/ledger"
+)
+
+// Config tunes the pool. Zero values mean the defaults.
+type Config struct {
+	// MaxConns is the pool size. Default 16.
+	MaxConns int32
+	// MaxInFlight bounds concurrent operations; beyond it Update returns
+	// ledger.ErrOverload. Default 1024.
+	MaxInFlight int
+}
+
+// Validate reports the first bad field.
+func (c Config) Validate() error {
+	if c.MaxConns < 0 || c.MaxInFlight < 0 {
+		return fmt.Errorf("ledger/postgres: negative MaxConns or MaxInFlight")
+	}
+	return nil
+}
+
+// Store is the PostgreSQL ledger.Store.
+type Store struct {
+	pool *pgxpool.Pool
+	sem  chan struct{}
+	// binds caches '?' → '$n' rewrites by query text.
+	binds sync.Map
+}
+
+// Open connects to dsn (postgres://…; a search_path parameter selects the
+// schema), creates the ledger tables if needed and returns the Store.
+func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 16
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = 1024
+	}
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("ledger/postgres: parse address: %w", err)
+	}
+	pc.MaxConns = cfg.MaxConns
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("ledger/postgres: connect: %w", err)
+	}
+	s := &Store{pool: pool, sem: make(chan struct{}, cfg.MaxInFlight)}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// migrate runs the schema under an advisory lock, so that nodes starting
+// together do not race on CREATE.
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger/postgres: migrate: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7220151)`); err != nil {
+		return fmt.Errorf("ledger/postgres: migrate lock: %w", err)
+	}
+	for _, q := range schema {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("ledger/postgres: migrate: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("ledger/postgres: migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Update runs fn in one transaction.
+func (s *Store) Update(ctx context.Context, fn func(context.Context, ledger.Tx) error) error {
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		return ledger.ErrOverload
+	}
+	defer func() { <-s.sem }()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger/postgres: begin: %w", classify(err))
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(ctx, &pgTx{s: s, tx: tx}); err != nil {
+		return classify(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("ledger/postgres: commit: %w", classify(err))
+	}
+	return nil
+}
+
+// View runs fn in a read-only REPEATABLE READ transaction: one snapshot.
+func (s *Store) View(ctx context.Context, fn func(context.Context, ledger.Tx) error) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("ledger/postgres: begin read: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	return fn(ctx, &pgTx{s: s, tx: tx})
+}
+
+// classify turns races PostgreSQL reports into ledger.ErrRetry.
+func classify(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01", "23505": // serialization failure, deadlock, unique violation
+			return fmt.Errorf("%w: %w", ledger.ErrRetry, err)
+		}
+	}
+	return err
+}
+
+func (s *Store) bind(q string) string {
+	if v, ok := s.binds.Load(q); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	n := 0
+	in := false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			in = !in
+			b.WriteByte(c)
+		case c == '?' && !in:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	s.binds.Store(q, b.String())
+	return b.String()
+}
+
+type pgTx struct {
+	s  *Store
+	tx pgx.Tx
+}
+
+func (t *pgTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := t.tx.Exec(ctx, t.s.bind(q), args...)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+func (t *pgTx) QueryRow(ctx context.Context, q string, args ...any) ledger.Row {
+	return row{t.tx.QueryRow(ctx, t.s.bind(q), args...)}
+}
+
+func (t *pgTx) Query(ctx context.Context, q string, args ...any) (ledger.Rows, error) {
+	r, err := t.tx.Query(ctx, t.s.bind(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+type row struct{ r pgx.Row }
+
+func (r row) Scan(dest ...any) error {
+	err := r.r.Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ledger.ErrNoRow
+	}
+	return err
+}

@@ -1,0 +1,49 @@
+package ledger
+
+import "context"
+
+// Store is a transactional SQL backend: ledger/sqlite and ledger/postgres
+// satisfy it. The Ledger owns every query (portable SQL with '?'
+// placeholders, which a PostgreSQL store rebinds to $n); a Store owns its
+// connection, its schema (the ledger_* tables, created at open) and how
+// transactions are grouped.
+//
+// Update runs fn in a read-write transaction and commits it when fn
+// returns nil. If fn returns an error, none of fn's writes are kept and
+// Update returns that error. A Store may run several callers' fn in one
+// database transaction (group commit), each isolated by a savepoint; it
+// then returns to each caller only after the shared commit is durable.
+// fn must not keep tx after it returns and must be safe to run again when
+// Update returns ErrRetry.
+//
+// View runs fn in a read-only snapshot.
+type Store interface {
+	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	Close() error
+}
+
+// Tx is the part of a transaction the Ledger uses. Query text uses '?'
+// placeholders; arguments are int64 or string.
+type Tx interface {
+	// Exec runs a statement and returns the number of rows it changed.
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	// QueryRow runs a query expected to return at most one row; its Scan
+	// returns ErrNoRow when there is none.
+	QueryRow(ctx context.Context, query string, args ...any) Row
+	// Query runs a query returning rows; the caller closes them.
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+}
+
+// Row is one result row.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// Rows is a result set.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
