@@ -44,6 +44,9 @@ type Config struct {
 	ShutdownGrace time.Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
 	// TrustedNetworks are CIDRs of facility SIP gateways that need no digest.
 	TrustedNetworks []string `yaml:"trusted_networks" json:"trusted_networks"`
+	// NodeID names this node in a shared database; reservations it leaves
+	// open are settled when it restarts. Default: the host name.
+	NodeID string `yaml:"node_id" json:"node_id"`
 	// Tariffs are tariff/facility files replacing the demo ones.
 	Tariffs []string `yaml:"tariffs" json:"tariffs"`
 }
@@ -65,6 +68,9 @@ func defaults() Config {
 // loadConfig builds the Config from args and the environment.
 func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	cfg := defaults()
+	if h, err := os.Hostname(); err == nil {
+		cfg.NodeID = h
+	}
 	fs := flag.NewFlagSet("ipcsd", flag.ContinueOnError)
 	file := fs.String("config", getenv("IPCS_CONFIG"), "YAML or JSON config file")
 	// Flags are parsed twice: first to find the file, then over it.
@@ -77,6 +83,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		fs.StringVar(&c.SecretFile, "secret-file", c.SecretFile, "token signing key file (created if missing)")
 		fs.StringVar(&c.RecordDir, "record-dir", c.RecordDir, "visit recordings folder")
 		fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "password of the admin API user")
+		fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name in a shared database (default: host name)")
 		fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 		fs.Func("tariff", "tariff/facility YAML file (repeatable; replaces the demo tariffs)", func(v string) error {
 			c.Tariffs = append(c.Tariffs, v)
@@ -131,7 +138,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	str := map[string]*string{
 		"IPCS_HTTP": &cfg.HTTP, "IPCS_SIP": &cfg.SIP, "IPCS_DB": &cfg.DB, "IPCS_TRUNK": &cfg.Trunk,
 		"IPCS_SECRET_FILE": &cfg.SecretFile, "IPCS_RECORD_DIR": &cfg.RecordDir,
-		"IPCS_ADMIN_PASSWORD": &cfg.AdminPassword, "IPCS_LOG_LEVEL": &cfg.LogLevel,
+		"IPCS_ADMIN_PASSWORD": &cfg.AdminPassword, "IPCS_NODE_ID": &cfg.NodeID, "IPCS_LOG_LEVEL": &cfg.LogLevel,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -175,6 +182,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(hp); err != nil {
 			return fmt.Errorf("config: trunk: %q must look like sip:HOST:PORT", c.Trunk)
 		}
+	}
+	if c.NodeID == "" || len(c.NodeID) > 64 {
+		return errors.New("config: node_id: must be 1 to 64 characters")
 	}
 	if c.SecretFile == "" {
 		return errors.New("config: secret_file: empty")

@@ -17,6 +17,7 @@ import (
 	"ipcs/internal/clock"
 	"ipcs/internal/sqldb"
 	"ipcs/internal/token"
+	"ipcs/ledger"
 	"ipcs/metrics"
 	"ipcs/rating"
 	"ipcs/scheduler"
@@ -34,6 +35,7 @@ type daemon struct {
 	mux     *api.Mux
 	httpLn  net.Listener
 	book    *rating.Book
+	ledger  *ledger.Ledger
 	sched   *scheduler.Scheduler
 	// closers run in reverse order at shutdown.
 	closers []func(context.Context) error

@@ -225,3 +225,50 @@ func TestDaemonRefusesBadConfig(t *testing.T) {
 		t.Fatalf("error does not name the field: %s", out)
 	}
 }
+
+func TestDaemonDemoLedgerAndScheduler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	d := startDaemon(t)
+	admin := login(t, d.HTTP, "admin", "admin", "admin")
+	var bal struct{ Available, Held string }
+	if code := getJSON(t, d.HTTP+"/api/v1/accounts/r-1001/balance", admin, &bal); code != 200 || bal.Available != "20.00" {
+		t.Fatalf("r-1001 balance: %d %+v, want 20.00", code, bal)
+	}
+	family := login(t, d.HTTP, "family", "visitor@demo.test", "demo")
+	deposit := `{"account_id":"r-1003","amount":"5.00","idempotency_key":"e2e-1"}`
+	for i := 0; i < 2; i++ { // the retry lands once
+		var out map[string]any
+		if code := postJSON(t, d.HTTP+"/api/v1/deposits", family, deposit, &out); code != 200 && code != 201 {
+			t.Fatalf("deposit try %d: %d %v", i, code, out)
+		}
+		if _, leaked := out["available"]; leaked {
+			t.Fatalf("deposit answer shows the family a balance: %v", out)
+		}
+	}
+	if code := getJSON(t, d.HTTP+"/api/v1/accounts/r-1003/balance", admin, &bal); code != 200 || bal.Available != "5.00" {
+		t.Fatalf("r-1003 after a retried $5 deposit: %d %+v, want 5.00", code, bal)
+	}
+	var errOut struct{ Error struct{ Code string } }
+	if code := postJSON(t, d.HTTP+"/api/v1/deposits", family, `{"account_id":"r-1003","amount":"50.001","idempotency_key":"e2e-2"}`, &errOut); code != 400 || errOut.Error.Code != "invalid_amount" {
+		t.Fatalf("deposit of 50.001: %d %+v", code, errOut)
+	}
+	if code := getJSON(t, d.HTTP+"/api/v1/accounts/r-1001/balance", family, nil); code != 403 {
+		t.Fatalf("family reading a balance: %d, want 403", code)
+	}
+	var slots struct {
+		Slots []map[string]any `json:"slots"`
+	}
+	if code := getJSON(t, d.HTTP+"/api/v1/facilities/demo/slots?days=1&tz=America/New_York", "", &slots); code != 200 || len(slots.Slots) == 0 {
+		t.Fatalf("slots: %d, %d slots", code, len(slots.Slots))
+	}
+
+	// A restart re-seeds nothing: the demo balances stay as they are.
+	d.stop(t)
+	d2 := startDaemon(t, "-db", filepath.Join(d.Dir, "ipcs.db"), "-secret-file", filepath.Join(d.Dir, "secret"))
+	admin = login(t, d2.HTTP, "admin", "admin", "admin")
+	if code := getJSON(t, d2.HTTP+"/api/v1/accounts/r-1003/balance", admin, &bal); code != 200 || bal.Available != "5.00" {
+		t.Fatalf("r-1003 after restart: %d %+v, want 5.00", code, bal)
+	}
+}

@@ -29,8 +29,19 @@ func (d *daemon) wire(ctx context.Context) error {
 	}
 	d.book = book
 
+	if d.ledger, err = d.openLedger(ctx); err != nil {
+		return err
+	}
+	if d.cfg.Demo {
+		if err := seedLedger(ctx, d.ledger); err != nil {
+			return err
+		}
+	}
+	api.NewLedgerHandler(d.ledger, d.auth, d.log).Register(d.mux)
+
 	sched, err := scheduler.New(ctx, scheduler.Config{}, d.db, d.signer, d.clock, d.metrics.Scheduler,
-		scheduler.WithLogger(d.log.With("component", "scheduler")))
+		scheduler.WithLogger(d.log.With("component", "scheduler")),
+		scheduler.WithCrediter(visitCrediter{d.ledger}))
 	if err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
