@@ -7,9 +7,10 @@ import (
 
 // Calls is the SIP call switch's group.
 type Calls struct {
-	// Attempts counts INVITEs by outcome (answered, rejected_pin,
-	// rejected_policy, payment_required, invalid_destination, busy,
-	// no_answer, cancelled, trunk_failure, overload, error).
+	// Attempts counts INVITEs by outcome (answered, rejected_auth,
+	// rejected_pin, rejected_policy, payment_required,
+	// invalid_destination, busy, no_answer, cancelled, trunk_failure,
+	// overload, bad_request, error). A 401 challenge is not an attempt.
 	Attempts *prometheus.CounterVec
 	// Active is the number of calls in progress (ringing or answered).
 	Active prometheus.Gauge
@@ -21,12 +22,16 @@ type Calls struct {
 	Warnings prometheus.Counter
 	// Cutoffs counts calls the switch ended, by reason (exhausted, limit, officer, shutdown).
 	Cutoffs *prometheus.CounterVec
-	// Malformed counts SIP input refused or dropped, by kind (garbage, oversized, bad_request).
+	// Malformed counts SIP input refused or dropped, by kind (garbage,
+	// oversized, unparsable, bad_request).
 	Malformed *prometheus.CounterVec
 	// Lockouts counts phones locked out for PIN guessing.
 	Lockouts prometheus.Counter
 	// Panics counts panics recovered at a call boundary.
 	Panics prometheus.Counter
+	// ByeFailures counts BYEs the switch sent that were not answered 200,
+	// by leg (phone, trunk): a far leg that may still be up.
+	ByeFailures *prometheus.CounterVec
 }
 
 func newCalls(f promauto.Factory) *Calls {
@@ -59,5 +64,8 @@ func newCalls(f promauto.Factory) *Calls {
 		Panics: f.NewCounter(prometheus.CounterOpts{
 			Name: "ipcs_calls_panics_total", Help: "Panics recovered while handling SIP.",
 		}),
+		ByeFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ipcs_calls_bye_failures_total", Help: "BYEs sent by the switch that were not confirmed, by leg.",
+		}, []string{"leg"}),
 	}
 }

@@ -1,0 +1,233 @@
+package callswitch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"ipcs/ledger"
+	"ipcs/rating"
+)
+
+// onInvite handles a new INVITE. The handler goroutine becomes the
+// call's goroutine: sipgo terminates an INVITE transaction whose handler
+// returns before a final answer, so the handler must stay until then, and
+// staying for the whole call keeps every state change of the call on one
+// goroutine. It is counted in the calls WaitGroup, so Close waits for it.
+func (s *Switch) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil {
+		if _, ok := to.Params.Get("tag"); ok {
+			s.onInDialog(req, tx) // re-INVITE
+			return
+		}
+	}
+	start := s.clk.Now()
+	if err := s.enter(); err != nil {
+		res, a := s.response(req, err)
+		s.met.Attempts.WithLabelValues(a.outcome).Inc()
+		_ = tx.Respond(res)
+		return
+	}
+	defer s.leave()
+	c, err := s.admit(req, tx, start)
+	if err != nil {
+		res, a := s.response(req, err)
+		s.rejected(req, c, err, a, start)
+		_ = tx.Respond(res)
+		return
+	}
+	c.run(req, tx)
+}
+
+// rejected counts and logs an INVITE refused before a call existed.
+func (s *Switch) rejected(req *sip.Request, c *call, err error, a wireAnswer, start time.Time) {
+	if a.outcome == "" { // a plain challenge: the phone will answer it
+		return
+	}
+	s.met.Attempts.WithLabelValues(a.outcome).Inc()
+	s.met.SetupSeconds.Observe(s.clk.Now().Sub(start).Seconds())
+	attrs := []any{"sip_call_id", callIDOf(req), "status", a.status, "cause", err.Error()}
+	if c != nil {
+		attrs = append(attrs, "phone", c.ident.phoneID, "facility", c.ident.facility)
+		if c.auth.resident != nil {
+			attrs = append(attrs, "account_id", c.auth.resident.id)
+		}
+		if c.auth.dest != "" {
+			attrs = append(attrs, "to", MaskNumber(c.auth.dest))
+		}
+	}
+	lvl := slog.LevelInfo
+	if a.outcome == outcomeError {
+		lvl = slog.LevelError
+	}
+	s.log.Log(context.Background(), lvl, "call refused", attrs...)
+}
+
+// admit decides whether an INVITE may become a call, in the order of the
+// answers' severity: malformed (400), digest (401), lockout and PIN (403),
+// destination (404), policy (403), funds (402). On success it returns the
+// call with its reservation held; on failure the partial call (for logs)
+// and the error for classify. No path here holds money on failure.
+func (s *Switch) admit(req *sip.Request, tx sip.ServerTransaction, now time.Time) (*call, error) {
+	if err := checkHeaders(req); err != nil {
+		return nil, err
+	}
+	pin, dialed, perr := ParseDialString(req.Recipient.User)
+	if errors.Is(perr, ErrDialString) {
+		return nil, perr // hostile or garbage: no challenge for it
+	}
+	dir := s.dir.Load()
+	id, err := s.auth.authenticate(req, dir, now)
+	if err != nil {
+		return nil, err
+	}
+	// RFC 3261 §17.2.1: 100 Trying before any ledger I/O, so UDP
+	// retransmissions of the INVITE stop (and sipgo's own delayed 100
+	// never races a later provisional). Not before the challenge: a 401
+	// needs no 100.
+	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusTrying, "Trying", nil))
+	c := &call{s: s, ident: id, started: now, sipCallID: callIDOf(req)}
+	f := dir.facility(id.facility)
+	if f == nil {
+		return c, fmt.Errorf("%w: facility %q", ErrUnknownPhone, id.facility)
+	}
+	if s.locks.locked(id.phoneID, now) {
+		return c, ErrPINLocked
+	}
+	if perr != nil {
+		return c, perr
+	}
+	r := dir.resident(f.id, pin)
+	if r == nil {
+		if s.locks.fail(id.phoneID, now) {
+			s.met.Lockouts.Inc()
+			// Never log the PIN (DESIGN.md): the phone and facility suffice.
+			s.log.Warn("phone locked out for PIN guessing", "phone", id.phoneID, "facility", f.id, "sip_call_id", c.sipCallID)
+		}
+		return c, ErrBadPIN
+	}
+	s.locks.succeed(id.phoneID)
+	c.auth.resident = r
+	dest, err := rating.NormalizeDestination(dialed)
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidDestination, err)
+	}
+	c.auth.dest = dest
+	if c.auth, err = checkPolicy(f, r, dest, now); err != nil {
+		return c, err
+	}
+	c.id = "call-" + sip.GenerateTagN(20)
+	if err := s.fund(c, now); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// checkHeaders refuses requests sipgo parsed but a dialog cannot be built
+// from (RFC 3261 §8.1.1 mandatory headers, a Contact for the dialog's
+// remote target) with ErrMalformed, counted as bad_request.
+func checkHeaders(req *sip.Request) error {
+	var missing string
+	switch {
+	case req.From() == nil:
+		missing = "From"
+	case req.To() == nil:
+		missing = "To"
+	case req.CallID() == nil:
+		missing = "Call-ID"
+	case req.CSeq() == nil:
+		missing = "CSeq"
+	case req.Contact() == nil:
+		missing = "Contact"
+	}
+	if missing != "" {
+		return fmt.Errorf("%w: no %s", ErrMalformed, missing)
+	}
+	if _, ok := req.From().Params.Get("tag"); !ok {
+		return fmt.Errorf("%w: From without tag", ErrMalformed)
+	}
+	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
+		return fmt.Errorf("%w: Max-Forwards 0", ErrMalformed)
+	}
+	if len(req.Body()) > 0 {
+		if ct := req.ContentType(); ct == nil || ct.Value() != "application/sdp" {
+			return fmt.Errorf("%w: body is not application/sdp", ErrMalformed)
+		}
+	}
+	return nil
+}
+
+// fund quotes the call against the resident's balance and reserves the
+// first slice (DESIGN.md: reserve before the session starts). Free calls
+// (privileged numbers, zero tariffs) reserve nothing but are still
+// metered for their time limit.
+func (s *Switch) fund(c *call, now time.Time) error {
+	ctx, cancel := s.timeoutCtx(s.ctx, s.cfg.ByeTimeout)
+	defer cancel()
+	bal, err := s.accounts.Balance(ctx, c.auth.resident.id)
+	if err != nil {
+		if errors.Is(err, ledger.ErrNotFound) {
+			return fmt.Errorf("%w: %w", ErrPaymentRequired, err)
+		}
+		return fmt.Errorf("balance: %w", err)
+	}
+	if bal.Status == ledger.StatusReleased {
+		return ErrResidentInactive
+	}
+	q, err := s.rater.Quote(&rating.QuoteRequest{
+		Facility:    c.auth.facility.id,
+		Service:     rating.Audio,
+		Destination: c.auth.dest,
+		Privileged:  c.auth.privileged,
+		Start:       now,
+		Balance:     bal.Available,
+		MaxDuration: c.auth.limit,
+	})
+	if err != nil {
+		if errors.Is(err, rating.ErrInsufficientFunds) {
+			return fmt.Errorf("%w: %w", ErrPaymentRequired, err)
+		}
+		if errors.Is(err, rating.ErrInvalidDestination) {
+			return fmt.Errorf("%w: %w", ErrInvalidDestination, err)
+		}
+		return fmt.Errorf("quote: %w", err)
+	}
+	c.quote = q
+	if q.Free || q.Price.Free() {
+		return nil
+	}
+	res, err := s.accounts.Reserve(ctx, ledger.ReserveRequest{
+		Key:       "reserve:" + c.id,
+		AccountID: c.auth.resident.id,
+		SessionID: c.id,
+		Want:      q.Reserve,
+		Min:       q.Price.Charge(q.Price.First), // one billing increment
+	})
+	switch {
+	case errors.Is(err, ledger.ErrInsufficientFunds):
+		return fmt.Errorf("%w: %w", ErrPaymentRequired, err)
+	case errors.Is(err, ledger.ErrAccountReleased):
+		return fmt.Errorf("%w: %w", ErrResidentInactive, err)
+	case errors.Is(err, ledger.ErrOverload):
+		return fmt.Errorf("%w: %w", ErrOverload, err)
+	case err != nil:
+		return fmt.Errorf("reserve: %w", err)
+	}
+	c.res = res
+	return nil
+}
+
+// timeoutCtx bounds an operation with the switch's clock (STYLE.md: no
+// timers outside internal/clock).
+func (s *Switch) timeoutCtx(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	t := s.clk.AfterFunc(d, func() { cancel(context.DeadlineExceeded) })
+	return ctx, func() {
+		t.Stop()
+		cancel(context.Canceled)
+	}
+}

@@ -1,0 +1,614 @@
+package callswitch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"ipcs/ledger"
+	"ipcs/rating"
+)
+
+// leg names a side of a call.
+type leg uint8
+
+const (
+	legPhone leg = iota + 1
+	legTrunk
+)
+
+func (l leg) String() string {
+	if l == legPhone {
+		return "phone"
+	}
+	return "trunk"
+}
+
+var errOfficer = errors.New("terminated by officer")
+
+// cause is why a call ended: the CDR's cause, the log's, and for calls
+// the switch cut, the Cutoffs reason and the BYE's Reason header.
+type cause struct {
+	name   string // CDR cause
+	cutoff string // metrics Cutoffs reason; "" when a party ended the call
+	reason string // Reason header for the BYEs the switch sends
+}
+
+var (
+	causeCallerHangup = cause{name: "caller_hangup", reason: q850(16, "caller hung up")}
+	causeCalledHangup = cause{name: "called_hangup", reason: q850(16, "called party hung up")}
+	causeExhausted    = cause{name: "exhausted", cutoff: "exhausted", reason: q850(16, "balance exhausted")}
+	causeLimit        = cause{name: "limit", cutoff: "limit", reason: q850(16, "call time limit reached")}
+	causeOfficer      = cause{name: "officer", cutoff: "officer", reason: q850(16, "terminated by officer")}
+	causeShutdown     = cause{name: "shutdown", cutoff: "shutdown", reason: sipReason(503, "shutdown")}
+	causeNoAck        = cause{name: "no_ack", reason: q850(41, "no ACK from phone")}
+	causeError        = cause{name: "error", reason: q850(41, "temporary failure")}
+)
+
+// call is one call session: it owns its ctx (a child of the switch's),
+// its goroutine (the INVITE handler's) and helpers under wg, and ends
+// exactly once in end, which settles the money and writes the CDR.
+type call struct {
+	s         *Switch
+	id        string
+	sipCallID string
+	log       *slog.Logger
+	ident     identity
+	auth      authorization
+	quote     rating.Quote
+	res       ledger.Reservation // ID "" for free calls
+	started   time.Time
+	answered  time.Time
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	phone   *sipgo.DialogServerSession
+	trunk   *sipgo.DialogClientSession
+	phoneID string // set before the call is registered
+	trunkID string // guarded by s.mu (set at answer)
+	metered atomic.Pointer[rating.Metered]
+
+	phoneBye chan struct{} // the phone's BYE was answered (cap 1)
+	trunkBye chan struct{} // the trunk's BYE was answered (cap 1)
+	events   chan rating.Event
+	ended    chan rating.Event // the Meter's Ended (cap 1)
+	reack    chan struct{}     // a stray 2xx needs a new ACK (cap 1)
+
+	wg   sync.WaitGroup // INFO senders
+	done bool           // end ran; only the call goroutine touches it
+}
+
+// run drives the call from the admitted INVITE to its end.
+func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
+	s := c.s
+	c.ctx, c.cancel = context.WithCancelCause(s.ctx)
+	defer c.cancel(nil)
+	c.log = s.log.With("call_id", c.id, "account_id", c.auth.resident.id, "facility", c.auth.facility.id)
+	c.phoneBye = make(chan struct{}, 1)
+	c.trunkBye = make(chan struct{}, 1)
+	c.events = make(chan rating.Event, 4)
+	c.ended = make(chan rating.Event, 1)
+	c.reack = make(chan struct{}, 1)
+	s.met.Active.Inc()
+	defer s.met.Active.Dec()
+	defer func() {
+		if r := recover(); r != nil {
+			s.met.Panics.Inc()
+			c.log.Error("panic in call", "panic", fmt.Sprint(r))
+			if c.answered.IsZero() {
+				c.reject(ErrPanic)
+				c.end(causeError, outcomeError)
+			} else {
+				c.end(causeError, "")
+			}
+		}
+	}()
+
+	var err error
+	c.phone, err = s.phoneUA.ReadInvite(req, tx)
+	if err != nil {
+		if errors.Is(err, sip.ErrTransactionCanceled) || errors.Is(tx.Err(), sip.ErrTransactionCanceled) {
+			c.end(cause{name: "cancelled"}, outcomeCancelled)
+			return
+		}
+		c.reject(fmt.Errorf("%w: %w", ErrMalformed, err))
+		c.end(causeError, outcomeBadRequest)
+		return
+	}
+	c.phoneID = c.phone.ID
+	s.register(c, c.phoneID)
+	c.log.Info("call placed", "phone", c.ident.phoneID, "to", MaskNumber(c.auth.dest),
+		"privileged", c.auth.privileged, "max_seconds", c.quote.MaxSeconds)
+
+	if outcome, err := c.ring(req); err != nil {
+		c.reject(err)
+		c.end(cause{name: outcome}, outcome)
+		return
+	}
+	c.talk()
+}
+
+// reject sends the phone the final answer for err. A cancelled call
+// needs none: sipgo answered the CANCEL and the INVITE (487) itself.
+func (c *call) reject(err error) {
+	if c.phone == nil || errors.Is(err, ErrCancelled) {
+		return
+	}
+	a := classify(err)
+	var hs []sip.Header
+	if a.reason != "" {
+		hs = append(hs, sip.NewHeader("Reason", a.reason))
+	}
+	if rerr := c.phone.Respond(a.status, a.phrase, nil, hs...); rerr != nil {
+		c.log.Debug("final answer to phone failed", "status", a.status, "error", rerr)
+	}
+	c.log.Info("call failed", "status", a.status, "cause", err.Error())
+}
+
+// ring places the trunk leg and relays its answers to the phone until
+// the trunk answers (nil), or fails, or the phone cancels, or no one
+// answers in time, or the switch closes. The outcome names the failure.
+func (c *call) ring(phoneInvite *sip.Request) (string, error) {
+	s := c.s
+	ringCtx, stopRing := context.WithCancelCause(c.ctx)
+	defer stopRing(nil)
+	// sipgo does not call OnCancel handlers for a CANCEL of an INVITE
+	// (#177); ReadInvite ends the dialog's context instead, so watch it.
+	stopWatch := context.AfterFunc(c.phone.Context(), func() { stopRing(ErrCancelled) })
+	defer stopWatch()
+	noAnswer := s.clk.AfterFunc(s.cfg.NoAnswerTimeout, func() { stopRing(ErrNoAnswer) })
+	defer noAnswer.Stop()
+
+	inv := c.trunkInvite(phoneInvite)
+	var err error
+	c.trunk, err = s.trunkUA.WriteInvite(ringCtx, inv)
+	if err != nil {
+		return outcomeTrunkFailure, fmt.Errorf("%w: %w", ErrTrunk, err)
+	}
+	err = c.trunk.WaitAnswer(ringCtx, sipgo.AnswerOptions{OnResponse: c.relay})
+	if err == nil {
+		return "", c.answer()
+	}
+	// A 2xx can cross our CANCEL (RFC 3261 §9.1): then the trunk leg is
+	// up and must be ACKed and hung up, or the carrier keeps it.
+	if r := c.trunk.InviteResponse; r != nil && r.IsSuccess() {
+		c.hangUpCrossed()
+	}
+	var de *sipgo.ErrDialogResponse
+	switch {
+	case errors.As(err, &de):
+		te := &TrunkError{Status: de.Res.StatusCode, Reason: de.Res.Reason}
+		return trunkAnswer(te).outcome, te
+	case ringCtx.Err() != nil:
+		cause := context.Cause(ringCtx)
+		switch {
+		case errors.Is(cause, ErrCancelled):
+			return outcomeCancelled, ErrCancelled
+		case errors.Is(cause, ErrNoAnswer):
+			return outcomeNoAnswer, ErrNoAnswer
+		case errors.Is(cause, ErrShuttingDown):
+			return outcomeOverload, ErrShuttingDown
+		case errors.Is(cause, errOfficer):
+			return outcomeCancelled, errOfficer
+		}
+		return outcomeError, cause
+	}
+	return outcomeTrunkFailure, fmt.Errorf("%w: %w", ErrTrunk, err)
+}
+
+// trunkInvite builds the outbound leg's INVITE: a new dialog (own
+// Call-ID and tags, B2BUA), the destination in E.164, the phone's SDP
+// passed through.
+func (c *call) trunkInvite(phoneInvite *sip.Request) *sip.Request {
+	s := c.s
+	ruri := sip.Uri{Scheme: "sip", User: c.auth.dest, Host: s.trunk.Host, Port: s.trunk.Port}
+	if s.trunkTP != "UDP" {
+		ruri.UriParams = sip.HeaderParams{{K: "transport", V: netLower(s.trunkTP)}}
+	}
+	inv := sip.NewRequest(sip.INVITE, ruri)
+	inv.SetTransport(s.trunkTP)
+	host, port := s.udpAddr.Addr().String(), int(s.udpAddr.Port())
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "ipcs", Host: host, Port: port}}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	inv.AppendHeader(from)
+	inv.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: c.auth.dest, Host: s.trunk.Host}})
+	if body := phoneInvite.Body(); len(body) > 0 {
+		inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		inv.SetBody(body)
+	}
+	if s.trunkTP == "UDP" {
+		// Send from the listening socket, so the trunk sees one address
+		// for the switch and no socket (and reader goroutine) is made per
+		// destination.
+		inv.Laddr = sip.Addr{IP: net.IP(s.udpAddr.Addr().AsSlice()), Port: int(s.udpAddr.Port())}
+	}
+	return inv
+}
+
+func netLower(tp string) string {
+	switch tp {
+	case "TCP":
+		return "tcp"
+	case "TLS":
+		return "tls"
+	}
+	return "udp"
+}
+
+// relay passes the trunk's provisional answers to the phone, in the
+// order this goroutine reads them (sipgo hands responses over on separate
+// goroutines, #306; a 180 after the 200 is never relayed, SIPp's uac
+// aborts on it). 100 is hop-by-hop and not relayed.
+func (c *call) relay(r *sip.Response) error {
+	if !r.IsProvisional() || r.StatusCode == sip.StatusTrying {
+		return nil
+	}
+	var hs []sip.Header
+	body := r.Body()
+	if len(body) > 0 {
+		hs = append(hs, sip.NewHeader("Content-Type", "application/sdp"))
+	} else {
+		body = nil
+	}
+	phrase := r.Reason
+	if !safePhrase(phrase) {
+		phrase = "Ringing"
+	}
+	if err := c.phone.Respond(r.StatusCode, phrase, body, hs...); err != nil {
+		c.log.Debug("relay provisional failed", "status", r.StatusCode, "error", err)
+	}
+	return nil
+}
+
+// answer handles the trunk's 2xx: billing starts now (DESIGN.md), the
+// trunk is ACKed at once, the Meter takes the call, and the phone gets
+// the 200 with the trunk's SDP.
+func (c *call) answer() error {
+	s := c.s
+	now := s.clk.Now()
+	c.answered = now
+	s.mu.Lock()
+	c.trunkID = c.trunk.ID
+	s.dialogs[c.trunkID] = c
+	s.mu.Unlock()
+	ackCtx, cancel := s.timeoutCtx(context.WithoutCancel(c.ctx), s.cfg.ByeTimeout)
+	err := c.trunk.Ack(ackCtx)
+	cancel()
+	if err != nil {
+		c.log.Warn("ACK to trunk failed", "error", err)
+	}
+	m, err := s.meter.Start(rating.SessionSpec{
+		ID:            c.id,
+		ReservationID: c.res.ID,
+		Price:         c.quote.Price,
+		Granted:       c.res.Granted,
+		MaxSeconds:    c.maxSeconds(),
+		OnEvent:       c.onMeter,
+	})
+	if err != nil {
+		c.answered = time.Time{} // not billed: the phone never heard it
+		c.byeLeg(legTrunk, causeError)
+		return fmt.Errorf("meter: %w", err)
+	}
+	c.metered.Store(m)
+	return nil
+}
+
+// maxSeconds is the call's time limit regardless of money, for the
+// Meter (which bounds by money itself, from the grant and its
+// extensions, so that it can tell exhaustion from the limit and extend a
+// call a deposit tops up). The quote's MaxSeconds is that limit unless
+// the balance bound it; then the policy's limit applies, or rating's
+// default per-call limit.
+func (c *call) maxSeconds() int64 {
+	if c.quote.Limit != rating.LimitBalance {
+		return c.quote.MaxSeconds
+	}
+	lim := c.auth.limit
+	if lim == 0 {
+		lim = rating.DefaultCallLimit
+	}
+	return int64(lim / time.Second)
+}
+
+// onMeter is the Meter's callback: it must not block, so it only hands
+// the event to the call's goroutine. Warnings and extensions may be
+// dropped when four are pending (the next one supersedes them); Ended has
+// its own slot and is never dropped.
+func (c *call) onMeter(ev rating.Event) {
+	if ev.Kind == rating.Ended {
+		select {
+		case c.ended <- ev:
+		default:
+		}
+		return
+	}
+	select {
+	case c.events <- ev:
+	default:
+	}
+}
+
+func (c *call) topUp() {
+	if m := c.metered.Load(); m != nil {
+		m.TopUp()
+	}
+}
+
+// reAck asks the call's goroutine to ACK a retransmitted 2xx again.
+func (c *call) reAck() {
+	select {
+	case c.reack <- struct{}{}:
+	default:
+	}
+}
+
+// talk answers the phone and runs the answered call until one side
+// hangs up, the Meter ends it, an officer ends it, or the switch closes.
+func (c *call) talk() {
+	s := c.s
+	s.met.Attempts.WithLabelValues(outcomeAnswered).Inc()
+	s.met.SetupSeconds.Observe(c.answered.Sub(c.started).Seconds())
+	res := sip.NewResponseFromRequest(c.phone.InviteRequest, sip.StatusOK, "OK", nil)
+	if body := c.trunk.InviteResponse.Body(); len(body) > 0 {
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.SetBody(body)
+	}
+	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
+	// WriteResponse retransmits the 2xx until the phone's ACK (RFC 3261
+	// §13.3.1.4) and returns when it arrives or 64*T1 passes.
+	if err := c.phone.WriteResponse(res); err != nil {
+		select {
+		case <-c.phoneBye:
+			c.end(causeCallerHangup, "")
+		default:
+			c.log.Warn("phone did not confirm the answer", "error", err)
+			c.end(causeNoAck, "")
+		}
+		return
+	}
+	c.log.Info("call answered")
+	for {
+		select {
+		case <-c.phoneBye:
+			c.end(causeCallerHangup, "")
+			return
+		case <-c.trunkBye:
+			c.end(causeCalledHangup, "")
+			return
+		case ev := <-c.ended:
+			if ev.Reason == rating.Limited {
+				c.end(causeLimit, "")
+			} else {
+				c.end(causeExhausted, "")
+			}
+			return
+		case ev := <-c.events:
+			if ev.Kind == rating.Warning {
+				c.warn(ev.Remaining)
+			}
+		case <-c.reack:
+			ctx, cancel := s.timeoutCtx(c.ctx, s.cfg.ByeTimeout)
+			_ = c.trunk.Ack(ctx)
+			cancel()
+		case <-c.ctx.Done():
+			if errors.Is(context.Cause(c.ctx), errOfficer) {
+				c.end(causeOfficer, "")
+			} else {
+				c.end(causeShutdown, "")
+			}
+			return
+		}
+	}
+}
+
+// warn tells the phone in-dialog (SIP INFO, text/plain) how long the call
+// has left. The INFO is sent from a helper goroutine so that a slow phone
+// cannot hold up the call's teardown; end waits for it.
+func (c *call) warn(remaining time.Duration) {
+	s := c.s
+	s.met.Warnings.Inc()
+	text := remainingText(remaining)
+	c.log.Info("call warning", "remaining_seconds", int64(remaining.Seconds()))
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		info := sip.NewRequest(sip.INFO, c.phone.InviteRequest.Contact().Address)
+		info.AppendHeader(sip.NewHeader("Content-Type", "text/plain"))
+		info.SetBody([]byte(text))
+		ctx, cancel := s.timeoutCtx(c.ctx, s.cfg.ByeTimeout)
+		defer cancel()
+		res, err := c.phone.Do(ctx, info)
+		if err != nil || res.StatusCode >= 300 {
+			c.log.Debug("warning INFO not confirmed", "error", err)
+		}
+	}()
+}
+
+func remainingText(d time.Duration) string {
+	sec := int64((d + time.Second/2) / time.Second)
+	switch {
+	case sec >= 60 && sec%60 == 0 && sec/60 == 1:
+		return "1 minute remaining"
+	case sec >= 60 && sec%60 == 0:
+		return strconv.FormatInt(sec/60, 10) + " minutes remaining"
+	}
+	return strconv.FormatInt(sec, 10) + " seconds remaining"
+}
+
+// byeFrom handles a BYE from one leg: answer it 200 (the dialog checks
+// its CSeq) and tell the call's goroutine. Runs on a sipgo goroutine.
+func (c *call) byeFrom(l leg, req *sip.Request, tx sip.ServerTransaction) {
+	var err error
+	if l == legPhone {
+		err = c.phone.ReadBye(req, tx)
+	} else {
+		err = c.trunk.ReadBye(req, tx)
+	}
+	if err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBadRequest, "Bad Request", nil))
+		return
+	}
+	ch := c.phoneBye
+	if l == legTrunk {
+		ch = c.trunkBye
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// byeLeg sends BYE with the cause's Reason to one leg and confirms the
+// answer (NOTES.md sipgo pitfall 4: a BYE that silently fails leaves the
+// far leg up). Failures are logged and counted.
+func (c *call) byeLeg(l leg, why cause) {
+	s := c.s
+	ctx, cancel := s.timeoutCtx(context.WithoutCancel(c.ctx), s.cfg.ByeTimeout)
+	defer cancel()
+	var err error
+	if l == legPhone {
+		bye := sip.NewRequest(sip.BYE, c.phone.InviteRequest.Contact().Address)
+		bye.AppendHeader(sip.NewHeader("Reason", why.reason))
+		err = c.phone.WriteBye(ctx, bye)
+	} else {
+		target := c.trunk.InviteRequest.Recipient
+		if r := c.trunk.InviteResponse; r != nil && r.Contact() != nil {
+			target = r.Contact().Address
+		}
+		bye := sip.NewRequest(sip.BYE, *target.Clone())
+		bye.AppendHeader(sip.NewHeader("Reason", why.reason))
+		err = c.trunk.WriteBye(ctx, bye)
+	}
+	if err != nil {
+		s.met.ByeFailures.WithLabelValues(l.String()).Inc()
+		c.log.Warn("BYE not confirmed", "leg", l.String(), "error", err)
+	}
+}
+
+// hangUpCrossed ACKs and hangs up a trunk leg whose 2xx crossed our CANCEL.
+func (c *call) hangUpCrossed() {
+	s := c.s
+	ctx, cancel := s.timeoutCtx(context.WithoutCancel(c.ctx), s.cfg.ByeTimeout)
+	defer cancel()
+	if id, err := sip.DialogIDFromResponse(c.trunk.InviteResponse); err == nil {
+		c.trunk.ID = id
+	}
+	_ = c.trunk.Ack(ctx)
+	c.byeLeg(legTrunk, causeCallerHangup)
+}
+
+// end is the one way a call ends (STYLE.md: BYE, CANCEL, no answer,
+// exhaustion, officer and shutdown all come here). It hangs up the legs
+// that are still up, stops metering, settles the reservation (Commit with
+// the CDR for answered calls; Release and a zero CDR otherwise: unanswered
+// calls cost nothing) and updates metrics. outcome is the Attempts label
+// for calls that never answered ("" once answered: counted at answer).
+func (c *call) end(why cause, outcome string) {
+	if c.done {
+		return
+	}
+	c.done = true
+	s := c.s
+	if !c.answered.IsZero() {
+		var wg sync.WaitGroup
+		if why != causeCallerHangup && why != causeNoAck {
+			wg.Add(1)
+			go func() { // both legs at once: teardown waits for the slower
+				defer wg.Done()
+				c.byeLeg(legPhone, why)
+			}()
+		}
+		if why != causeCalledHangup {
+			c.byeLeg(legTrunk, why)
+		}
+		wg.Wait()
+	}
+	var usage rating.Usage
+	if m := c.metered.Load(); m != nil {
+		usage = m.Stop()
+	}
+	c.wg.Wait()
+	now := s.clk.Now()
+	if outcome != "" {
+		s.met.Attempts.WithLabelValues(outcome).Inc()
+		s.met.SetupSeconds.Observe(now.Sub(c.started).Seconds())
+	}
+	if why.cutoff != "" && !c.answered.IsZero() {
+		s.met.Cutoffs.WithLabelValues(why.cutoff).Inc()
+	}
+	billed := int64(0)
+	if !c.answered.IsZero() {
+		billed = c.quote.Price.Billed(usage.Seconds)
+		if usage.Seconds == 0 {
+			billed = 0
+		}
+		s.met.BilledSeconds.Add(float64(billed))
+	}
+	cdr := ledger.CDR{
+		SessionID:      c.id,
+		Service:        string(rating.Audio),
+		Facility:       c.auth.facility.id,
+		AccountID:      c.auth.resident.id,
+		Destination:    c.auth.dest,
+		Class:          c.quote.Price.Class,
+		Started:        c.started,
+		Answered:       c.answered,
+		Ended:          now,
+		BilledSeconds:  billed,
+		Amount:         usage.Amount,
+		TariffID:       c.quote.Price.TariffID,
+		TariffVersion:  int64(c.quote.Price.Version),
+		Rate:           c.quote.Price.Rate,
+		IncrementFirst: c.quote.Price.First,
+		IncrementNext:  c.quote.Price.Every,
+		Cause:          why.name,
+		Privileged:     c.auth.privileged,
+	}
+	c.settle(cdr, usage)
+	s.unregister(c, c.phoneID, c.trunkIDLocked())
+	c.log.Info("call ended", "cause", why.name, "answered", !c.answered.IsZero(),
+		"billed_seconds", billed, "amount", usage.Amount.String(), "to", MaskNumber(c.auth.dest))
+}
+
+func (c *call) trunkIDLocked() string {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.trunkID
+}
+
+// settle closes the reservation exactly once and stores the CDR. It runs
+// even while the switch closes (the money must be right), bounded by
+// ByeTimeout; a failure leaves the reservation to the ledger's recovery,
+// which settles it from the last checkpoint.
+func (c *call) settle(cdr ledger.CDR, usage rating.Usage) {
+	s := c.s
+	ctx, cancel := s.timeoutCtx(context.WithoutCancel(c.ctx), s.cfg.ByeTimeout)
+	defer cancel()
+	var err error
+	switch {
+	case c.res.ID != "" && !c.answered.IsZero():
+		_, err = s.accounts.Commit(ctx, ledger.CommitRequest{
+			ReservationID: c.res.ID, Amount: usage.Amount, UsedSeconds: usage.Seconds, CDR: &cdr,
+		})
+	case c.res.ID != "":
+		if err = s.accounts.Release(ctx, c.res.ID); err == nil {
+			err = s.accounts.RecordCDR(ctx, cdr)
+		}
+	default:
+		err = s.accounts.RecordCDR(ctx, cdr)
+	}
+	if err != nil {
+		c.log.Error("settling the call failed", "reservation_id", c.res.ID, "error", err)
+	}
+}

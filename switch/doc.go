@@ -1,0 +1,52 @@
+// Package callswitch is the SIP call switch of ipcs: a back-to-back user
+// agent (B2BUA) on github.com/emiago/sipgo between housing-unit phones and
+// the outbound trunk. Its folder is switch/, but switch is a Go keyword,
+// so the package is callswitch.
+//
+// A phone INVITEs PIN*NUMBER. The switch authenticates the phone (SIP
+// digest, MD5 or SHA-256, or a trusted gateway network), finds the
+// resident by PIN within the phone's facility (locking a guessing phone
+// out), normalizes the number, applies the facility's and resident's
+// policy (most restrictive wins), quotes the call with the rating Book and
+// reserves the first slice of the resident's balance in the ledger. Then
+// it places the trunk leg, relays its provisional answers, and at the
+// trunk's 200 starts billing: the rating Meter meters the call, extends
+// the reservation, warns the phone (SIP INFO) and ends the call when the
+// money or the time limit runs out. Every call ends in one place, which
+// hangs up the legs still up, commits the usage with the CDR (or releases
+// the reservation of an unanswered call, which costs nothing) and counts
+// it. See docs/SWITCH.md for the dial plan, answers, settings and CDRs.
+//
+// # Concurrency
+//
+// New builds, Start binds and serves, Close ends. sipgo runs each request
+// handler on its own goroutine. The INVITE handler of an admitted call
+// stays for the whole call and is the call's only goroutine: sipgo ends an
+// INVITE transaction whose handler returns before the final answer, and
+// keeping the call's state changes on one goroutine needs no lock. Other
+// handlers (BYE, ACK, CANCEL, INFO) and the Meter's callbacks never block:
+// they answer what they must and hand an event to the call through a
+// small buffered channel. The calls WaitGroup counts the INVITE handlers
+// and their helpers (INFO senders, the BYE of the second leg); Close
+// cancels the switch context, which every call's context descends from,
+// waits for that group, then stops the listeners and waits for them.
+// Admission is bounded: over Config.MaxCalls, INVITEs get 503 at once.
+// The Directory is immutable and swapped atomically (SetDirectory).
+// Timers (no-answer, BYE and ledger deadlines) come from the injected
+// clock; sipgo's own SIP timers are real time and package globals that
+// only cmd/ipcsd may set.
+//
+// # Errors
+//
+// Errors become SIP answers in one function, classify in answer.go:
+// 400 for malformed requests and dial strings, 401 digest challenges
+// (stale=true for an expired nonce), 403 with a Reason header for a bad
+// PIN, a lockout, an inactive resident, a blocked or not-allowed number or
+// calling hours, 402 when the balance cannot pay one billing increment,
+// 404 for an invalid destination, the trunk's final answer passed through
+// (480, 486, 487, 503…), 480 on no answer, 503 with Retry-After on
+// overload, 500 after a recovered panic. Peers never see internal error
+// text. Input that is not SIP, or is oversized, is dropped and counted
+// (ipcs_sip_malformed_total) with sampled logs; in-dialog requests for
+// unknown dialogs get 481.
+package callswitch

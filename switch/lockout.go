@@ -1,0 +1,82 @@
+package callswitch
+
+import (
+	"sync"
+	"time"
+)
+
+// lockout counts bad PINs per phone: PINMaxFailures within PINWindow lock
+// the phone for PINLockout. A good PIN clears the count.
+type lockout struct {
+	max      int
+	window   time.Duration
+	duration time.Duration
+
+	// mu guards phones.
+	mu     sync.Mutex
+	phones map[string]*pinFailures
+}
+
+type pinFailures struct {
+	first       time.Time // start of the current window
+	count       int
+	lockedUntil time.Time
+}
+
+// maxLockoutEntries bounds the table; stale entries are pruned past it.
+const maxLockoutEntries = 10_000
+
+func newLockout(max int, window, duration time.Duration) *lockout {
+	return &lockout{max: max, window: window, duration: duration, phones: make(map[string]*pinFailures)}
+}
+
+// locked reports whether phone is locked out at now.
+func (l *lockout) locked(phone string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.phones[phone]
+	return p != nil && now.Before(p.lockedUntil)
+}
+
+// fail records a bad PIN and reports whether this failure locked the phone.
+func (l *lockout) fail(phone string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.phones[phone]
+	if p == nil {
+		if len(l.phones) >= maxLockoutEntries {
+			l.pruneLocked(now)
+		}
+		p = &pinFailures{}
+		l.phones[phone] = p
+	}
+	if p.count == 0 || now.Sub(p.first) > l.window {
+		p.first, p.count = now, 0
+	}
+	p.count++
+	if p.count >= l.max {
+		p.count = 0
+		p.lockedUntil = now.Add(l.duration)
+		return true
+	}
+	return false
+}
+
+// succeed clears the phone's failures.
+func (l *lockout) succeed(phone string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p := l.phones[phone]; p != nil && p.lockedUntil.IsZero() {
+		delete(l.phones, phone)
+	} else if p != nil {
+		p.count = 0
+	}
+}
+
+func (l *lockout) pruneLocked(now time.Time) {
+	for k, p := range l.phones {
+		if now.Sub(p.first) > l.window && !now.Before(p.lockedUntil) {
+			delete(l.phones, k)
+		}
+	}
+}
