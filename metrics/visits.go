@@ -23,6 +23,8 @@ type Visits struct {
 	Warnings prometheus.Counter
 	// Cutoffs counts visits ended by ipcs, by reason (window, exhausted, officer, shutdown).
 	Cutoffs *prometheus.CounterVec
+	// Keyframes counts keyframe requests (PLI) sent to publishers.
+	Keyframes prometheus.Counter
 	// Refused counts refused sockets and messages by reason (bad_token,
 	// expired, origin, malformed, flood, slow, overload).
 	Refused *prometheus.CounterVec
@@ -55,6 +57,9 @@ func newVisits(f promauto.Factory) *Visits {
 		Cutoffs: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ipcs_visits_cutoffs_total", Help: "Visits ended by ipcs, by reason.",
 		}, []string{"reason"}),
+		Keyframes: f.NewCounter(prometheus.CounterOpts{
+			Name: "ipcs_visits_keyframe_requests_total", Help: "Keyframe requests (PLI) sent to publishers.",
+		}),
 		Refused: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ipcs_signaling_refused_total", Help: "Refused signaling sockets and messages by reason.",
 		}, []string{"reason"}),

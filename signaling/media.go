@@ -1,0 +1,256 @@
+package signaling
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/ivfwriter"
+	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Codecs the relay offers. The server is the only offerer, so every
+// participant ends up on VP8 and Opus and a track can be forwarded to any
+// of them unchanged (no transcoding).
+var (
+	codecVP8 = webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+			RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}},
+		},
+		PayloadType: 96,
+	}
+	codecOpus = webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1",
+		},
+		PayloadType: 111,
+	}
+)
+
+// pliInterval throttles keyframe requests per published track: joins,
+// reconnects and subscribers' PLIs coalesce into one request per interval.
+const pliInterval = 500 * time.Millisecond
+
+// newAPI builds the pion API from cfg: VP8 + Opus, NACK and RTCP reports
+// only (no congestion control: the relay forwards, it does not encode),
+// a single-port UDP mux and NAT 1:1 addresses for deployments, loopback
+// candidates for tests. mDNS is off: browsers that hide their host
+// address behind a .local name still reach us, and we learn their address
+// as a peer-reflexive candidate from their checks.
+func newAPI(cfg *Config, setup []func(*webrtc.SettingEngine)) (*webrtc.API, io.Closer, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(codecVP8, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, nil, err
+	}
+	if err := me.RegisterCodec(codecOpus, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureNack(me, ir); err != nil {
+		return nil, nil, err
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	if len(cfg.NAT1To1IPs) > 0 {
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: cfg.NAT1To1IPs, AsCandidateType: webrtc.ICECandidateTypeHost,
+		}); err != nil {
+			return nil, nil, fmt.Errorf("signaling: NAT1To1IPs: %w", err)
+		}
+	}
+	var mux io.Closer
+	if cfg.UDPPort != 0 {
+		var muxOpts []ice.UDPMuxFromPortOption
+		if cfg.IncludeLoopback {
+			muxOpts = append(muxOpts, ice.UDPMuxFromPortWithLoopback())
+		}
+		m, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, muxOpts...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("signaling: UDPPort %d: %w", cfg.UDPPort, err)
+		}
+		se.SetICEUDPMux(m)
+		mux = m
+	}
+	for _, f := range setup {
+		f(&se)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), mux, nil
+}
+
+// LoopbackOnly is a WithSettingEngine hook that gathers only 127.0.0.1
+// candidates (tests and benchmarks on one host).
+func LoopbackOnly(se *webrtc.SettingEngine) {
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+}
+
+// forwarder relays one published track: it reads RTP from the publisher,
+// drops header extensions (their ids are negotiated per connection) and
+// writes the packet to a TrackLocalStaticRTP that every subscriber's
+// connection shares; pion rewrites SSRC and payload type per subscriber.
+type forwarder struct {
+	s       *session
+	owner   *participant
+	remote  *webrtc.TrackRemote
+	local   *webrtc.TrackLocalStaticRTP
+	video   bool
+	packets prometheus.Counter
+	bytes   prometheus.Counter
+	rec     mediaWriter // nil when not recorded; set before run, then only run uses it
+	lastPLI atomic.Int64
+}
+
+type mediaWriter interface {
+	WriteRTP(*rtp.Packet) error
+	Close() error
+}
+
+func newForwarder(s *session, p *participant, t *webrtc.TrackRemote) (*forwarder, error) {
+	kind := t.Kind().String()
+	local, err := webrtc.NewTrackLocalStaticRTP(t.Codec().RTPCodecCapability, kind, "ipcs-"+p.pid)
+	if err != nil {
+		return nil, err
+	}
+	f := &forwarder{
+		s: s, owner: p, remote: t, local: local, video: t.Kind() == webrtc.RTPCodecTypeVideo,
+		packets: s.h.m.Packets.WithLabelValues(kind), bytes: s.h.m.Bytes.WithLabelValues(kind),
+	}
+	if s.recDir != "" {
+		rec, err := newRecorder(s.recDir, p, t)
+		if err != nil {
+			s.log.Error("recording not started", "err", err, "kind", kind)
+		} else {
+			f.rec = rec
+		}
+	}
+	return f, nil
+}
+
+// run forwards until the publisher's connection closes.
+func (f *forwarder) run() {
+	defer f.s.wg.Done()
+	rec := f.rec
+	if rec != nil {
+		defer func() {
+			if err := rec.Close(); err != nil {
+				f.s.log.Error("recording not closed", "err", err)
+			}
+		}()
+	}
+	buf := make([]byte, 1500)
+	var pkt rtp.Packet
+	first, recFailed := true, false
+	for {
+		n, _, err := f.remote.Read(buf)
+		if err != nil {
+			return
+		}
+		if pkt.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		if first {
+			first = false
+			f.s.h.m.JoinSeconds.Observe(f.s.h.wall.Now().Sub(f.owner.joinedAt).Seconds())
+		}
+		pkt.Header.Extension = false
+		pkt.Header.Extensions = pkt.Header.Extensions[:0]
+		if f.local.WriteRTP(&pkt) == nil {
+			f.packets.Inc()
+			f.bytes.Add(float64(len(pkt.Payload)))
+		}
+		if rec != nil && !recFailed {
+			// A malformed sample must not stop the relay; the file keeps
+			// what it has.
+			recFailed = rec.WriteRTP(&pkt) != nil
+		}
+	}
+}
+
+// keyframe asks the publisher for a keyframe, at most once per
+// pliInterval. Safe from any goroutine.
+func (f *forwarder) keyframe() {
+	if !f.video {
+		return
+	}
+	now := f.s.h.wall.Now().UnixNano()
+	last := f.lastPLI.Load()
+	if now-last < int64(pliInterval) || !f.lastPLI.CompareAndSwap(last, now) {
+		return
+	}
+	if f.owner.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(f.remote.SSRC())}}) == nil {
+		f.s.h.m.Keyframes.Inc()
+	}
+}
+
+// readRTCP drains one subscriber's RTCP for f (pion needs every sender
+// read) and turns PLI/FIR into a keyframe request to the publisher. It
+// ends when the sender stops.
+func (f *forwarder) readRTCP(sender *webrtc.RTPSender) {
+	defer f.s.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := sender.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				f.keyframe()
+			}
+		}
+	}
+}
+
+// recordDir is the folder of one visit's recordings.
+func recordDir(root, visitID string) string {
+	return filepath.Join(root, safeName(visitID))
+}
+
+// safeName keeps a visit id usable as one path element.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// newRecorder opens the file for one track: IVF for VP8, Ogg for Opus.
+func newRecorder(dir string, p *participant, t *webrtc.TrackRemote) (mediaWriter, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	base := filepath.Join(dir, fmt.Sprintf("%s-%s", p.pid, p.role))
+	switch {
+	case strings.EqualFold(t.Codec().MimeType, webrtc.MimeTypeVP8):
+		return ivfwriter.New(base+"-video.ivf", ivfwriter.WithCodec(webrtc.MimeTypeVP8))
+	case strings.EqualFold(t.Codec().MimeType, webrtc.MimeTypeOpus):
+		return oggwriter.New(base+"-audio.ogg", 48000, t.Codec().Channels)
+	}
+	return nil, fmt.Errorf("no recorder for %s", t.Codec().MimeType)
+}
