@@ -95,6 +95,19 @@ func TestLoginAndRequire(t *testing.T) {
 	if rec := do(protected, "", out.Token); rec.Code != 401 {
 		t.Fatalf("protected with expired token: %d", rec.Code)
 	}
+
+	// Guessing is throttled: five wrong secrets lock the user out, even
+	// with the right secret, until the window ends.
+	for i := 0; i < MaxLoginFailures; i++ {
+		do(login, `{"role":"admin","user":"root","secret":"guess"}`, "")
+	}
+	if rec := do(login, `{"role":"admin","user":"root","secret":"pw"}`, ""); rec.Code != 429 || decodeError(t, rec) != "locked_out" {
+		t.Fatalf("after %d failures: %d %s", MaxLoginFailures, rec.Code, rec.Body.String())
+	}
+	clk.Advance(LoginLockout)
+	if rec := do(login, `{"role":"admin","user":"root","secret":"pw"}`, ""); rec.Code != 200 {
+		t.Fatalf("after the lockout window: %d %s", rec.Code, rec.Body.String())
+	}
 }
 
 func TestInstrumentRecoversPanics(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"ipcs/internal/clock"
@@ -66,6 +67,58 @@ type Auth struct {
 	signer *token.Signer
 	clock  clock.Clock
 	ttl    time.Duration
+	// mu guards failures.
+	mu       sync.Mutex
+	failures map[string]*loginFailures
+}
+
+// Sign-in throttling: after MaxLoginFailures wrong secrets for one user
+// within LoginLockout, that user is refused (429) until the window passes,
+// so a PIN or password cannot be guessed through the API.
+const (
+	MaxLoginFailures = 5
+	LoginLockout     = 15 * time.Minute
+	maxTracked       = 100_000
+)
+
+type loginFailures struct {
+	count int
+	first time.Time
+}
+
+func (a *Auth) lockedOut(key string, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f := a.failures[key]
+	if f == nil {
+		return false
+	}
+	if now.Sub(f.first) >= LoginLockout {
+		delete(a.failures, key)
+		return false
+	}
+	return f.count >= MaxLoginFailures
+}
+
+func (a *Auth) recordFailure(key string, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.failures == nil {
+		a.failures = make(map[string]*loginFailures)
+	}
+	f := a.failures[key]
+	if f == nil || now.Sub(f.first) >= LoginLockout {
+		if len(a.failures) >= maxTracked {
+			for k, v := range a.failures { // drop expired entries to stay bounded
+				if now.Sub(v.first) >= LoginLockout {
+					delete(a.failures, k)
+				}
+			}
+		}
+		f = &loginFailures{first: now}
+		a.failures[key] = f
+	}
+	f.count++
 }
 
 // NewAuth returns an Auth signing with signer; sessions last ttl.
@@ -158,8 +211,14 @@ func (a *Auth) LoginHandler(creds map[Role]Credentials) http.HandlerFunc {
 			WriteError(w, r, nil, Errorf(http.StatusBadRequest, "invalid_login", "role, user and secret are required"))
 			return
 		}
+		key, now := string(in.Role)+"\x00"+in.User, a.clock.Now()
+		if a.lockedOut(key, now) {
+			WriteError(w, r, nil, Errorf(http.StatusTooManyRequests, "locked_out", "too many failed sign-ins; try again later"))
+			return
+		}
 		subject, facility, err := c.Check(r.Context(), in.User, in.Secret)
 		if errors.Is(err, ErrBadCredentials) {
+			a.recordFailure(key, now)
 			WriteError(w, r, nil, Errorf(http.StatusUnauthorized, "bad_credentials", "wrong user or secret"))
 			return
 		} else if err != nil {

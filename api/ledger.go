@@ -19,6 +19,19 @@ type LedgerHandler struct {
 	l    *ledger.Ledger
 	auth *Auth
 	log  *slog.Logger
+	// funded, if set, is told of every account that gained money (a
+	// deposit, trust transfer or credit), so live sessions extend.
+	funded func(accountID string)
+}
+
+// OnFunded sets a function told of every account that gained money, so
+// a call or visit in progress can extend its reservation at once.
+func (h *LedgerHandler) OnFunded(f func(accountID string)) { h.funded = f }
+
+func (h *LedgerHandler) notifyFunded(accountID string) {
+	if h.funded != nil {
+		h.funded(accountID)
+	}
 }
 
 // NewLedgerHandler returns the handler; log may be nil.
@@ -229,6 +242,7 @@ func (h *LedgerHandler) deposit(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.notifyFunded(req.AccountID)
 	writeReceipt(w, rc)
 }
 
@@ -278,6 +292,7 @@ func (h *LedgerHandler) transfer(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.notifyFunded(id)
 	writeReceipt(w, rc)
 }
 
@@ -318,6 +333,7 @@ func (h *LedgerHandler) credit(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.notifyFunded(id)
 	writeReceipt(w, rc)
 }
 

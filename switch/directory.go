@@ -1,6 +1,7 @@
 package callswitch
 
 import (
+	"crypto/subtle"
 	"fmt"
 	"time"
 
@@ -218,6 +219,18 @@ func (d *Directory) facility(id string) *facility { return d.facilities[id] }
 
 func (d *Directory) resident(facility, pin string) *resident {
 	return d.byPIN[pinKey{facility, pin}]
+}
+
+// CheckPIN reports whether pin is residentID's PIN, and the resident's
+// facility; the resident kiosk signs in with it. Released and suspended
+// residents cannot sign in.
+func (d *Directory) CheckPIN(residentID, pin string) (facility string, ok bool) {
+	for k, r := range d.byPIN {
+		if r.id == residentID && subtle.ConstantTimeCompare([]byte(k.pin), []byte(pin)) == 1 {
+			return r.facility, r.status == StatusActive || r.status == ""
+		}
+	}
+	return "", false
 }
 
 func numberSet(nums []string, field string) (map[string]bool, error) {

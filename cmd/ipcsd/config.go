@@ -42,26 +42,40 @@ type Config struct {
 	LogLevel string `yaml:"log_level" json:"log_level"`
 	// ShutdownGrace bounds a graceful shutdown.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
-	// TrustedNetworks are CIDRs of facility SIP gateways that need no digest.
+	// TrustedNetworks are facility SIP gateways that need no digest, each
+	// "CIDR=FACILITY", e.g. "10.1.0.0/16=demo".
 	TrustedNetworks []string `yaml:"trusted_networks" json:"trusted_networks"`
 	// NodeID names this node in a shared database; reservations it leaves
 	// open are settled when it restarts. Default: the host name.
 	NodeID string `yaml:"node_id" json:"node_id"`
+	// Directory is a YAML file of facilities' calling rules, phones and
+	// residents (callswitch.DirectoryConfig); empty uses the demo's.
+	Directory string `yaml:"directory" json:"directory"`
+	// WebRTCPort, if set, is the one UDP port all visit media share (a
+	// deployment opens only it); 0 uses ephemeral ports.
+	WebRTCPort int `yaml:"webrtc_port" json:"webrtc_port"`
+	// WebRTCPublicIPs are the addresses browsers reach the relay at when
+	// it sits behind 1:1 NAT.
+	WebRTCPublicIPs []string `yaml:"webrtc_public_ips" json:"webrtc_public_ips"`
+	// WebRTCLoopback offers loopback ICE candidates, so a browser on the
+	// same machine (the demo, tests) can connect. Default true.
+	WebRTCLoopback bool `yaml:"webrtc_loopback" json:"webrtc_loopback"`
 	// Tariffs are tariff/facility files replacing the demo ones.
 	Tariffs []string `yaml:"tariffs" json:"tariffs"`
 }
 
 func defaults() Config {
 	return Config{
-		HTTP:          "127.0.0.1:8080",
-		SIP:           "127.0.0.1:5060",
-		DB:            "ipcs.db",
-		Demo:          true,
-		SecretFile:    "ipcs.secret",
-		RecordDir:     "recordings",
-		AdminPassword: "admin",
-		LogLevel:      "info",
-		ShutdownGrace: 10 * time.Second,
+		HTTP:           "127.0.0.1:8080",
+		SIP:            "127.0.0.1:5060",
+		DB:             "ipcs.db",
+		Demo:           true,
+		SecretFile:     "ipcs.secret",
+		RecordDir:      "recordings",
+		AdminPassword:  "admin",
+		LogLevel:       "info",
+		ShutdownGrace:  10 * time.Second,
+		WebRTCLoopback: true,
 	}
 }
 
@@ -83,6 +97,9 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		fs.StringVar(&c.SecretFile, "secret-file", c.SecretFile, "token signing key file (created if missing)")
 		fs.StringVar(&c.RecordDir, "record-dir", c.RecordDir, "visit recordings folder")
 		fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "password of the admin API user")
+		fs.StringVar(&c.Directory, "directory", c.Directory, "YAML file of phones, residents and calling rules (default: the demo's)")
+		fs.IntVar(&c.WebRTCPort, "webrtc-port", c.WebRTCPort, "single UDP port for all visit media (0: ephemeral ports)")
+		fs.BoolVar(&c.WebRTCLoopback, "webrtc-loopback", c.WebRTCLoopback, "offer loopback ICE candidates (same-machine browsers)")
 		fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name in a shared database (default: host name)")
 		fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 		fs.Func("tariff", "tariff/facility YAML file (repeatable; replaces the demo tariffs)", func(v string) error {
@@ -199,9 +216,18 @@ func (c Config) Validate() error {
 	if c.ShutdownGrace <= 0 || c.ShutdownGrace > 10*time.Minute {
 		return fmt.Errorf("config: shutdown_grace: %v must be between 0 and 10m", c.ShutdownGrace)
 	}
+	if c.WebRTCPort < 0 || c.WebRTCPort > 65535 {
+		return fmt.Errorf("config: webrtc_port: %d is not a port", c.WebRTCPort)
+	}
+	for i, ip := range c.WebRTCPublicIPs {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("config: webrtc_public_ips[%d]: %q is not an IP address", i, ip)
+		}
+	}
 	for i, n := range c.TrustedNetworks {
-		if _, err := netip.ParsePrefix(n); err != nil {
-			return fmt.Errorf("config: trusted_networks[%d]: %q is not a CIDR", i, n)
+		cidr, fac, ok := strings.Cut(n, "=")
+		if _, err := netip.ParsePrefix(cidr); err != nil || !ok || fac == "" {
+			return fmt.Errorf("config: trusted_networks[%d]: %q is not CIDR=FACILITY", i, n)
 		}
 	}
 	return nil

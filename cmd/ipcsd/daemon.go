@@ -21,6 +21,8 @@ import (
 	"ipcs/metrics"
 	"ipcs/rating"
 	"ipcs/scheduler"
+	"ipcs/signaling"
+	callswitch "ipcs/switch"
 )
 
 // daemon holds what ipcsd built, in the order it closes them.
@@ -36,6 +38,10 @@ type daemon struct {
 	httpLn  net.Listener
 	book    *rating.Book
 	ledger  *ledger.Ledger
+	meter   *rating.Meter
+	dir     *callswitch.Directory
+	sw      *callswitch.Switch
+	hub     *signaling.Hub
 	sched   *scheduler.Scheduler
 	// closers run in reverse order at shutdown.
 	closers []func(context.Context) error

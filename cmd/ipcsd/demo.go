@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"ipcs/internal/money"
 	"ipcs/ledger"
+	callswitch "ipcs/switch"
 )
 
 // demoResident is one resident of the demo facility (README, issue 4).
@@ -40,4 +42,23 @@ func seedLedger(ctx context.Context, l *ledger.Ledger) error {
 		}
 	}
 	return nil
+}
+
+// demoDirectory is the demo facility's calling rules, phones and residents
+// (issue 4): America/Chicago, calls all day, a 15-minute limit, one blocked
+// and one privileged number, phones phone-101…104 with password "demo".
+func demoDirectory() callswitch.DirectoryConfig {
+	cfg := callswitch.DirectoryConfig{
+		Facilities: []callswitch.FacilitySpec{{
+			ID: "demo", Zone: "America/Chicago", CallLimit: 15 * time.Minute,
+			Blocked: []string{"+15555550100"}, Privileged: []string{"+15555550199"},
+		}},
+	}
+	for i := 101; i <= 104; i++ {
+		cfg.Phones = append(cfg.Phones, callswitch.PhoneSpec{ID: fmt.Sprintf("phone-%d", i), Password: "demo", Facility: "demo"})
+	}
+	for _, r := range demoResidents {
+		cfg.Residents = append(cfg.Residents, callswitch.ResidentSpec{ID: r.ID, Facility: "demo", PIN: r.PIN})
+	}
+	return cfg
 }

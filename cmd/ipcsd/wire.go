@@ -37,7 +37,16 @@ func (d *daemon) wire(ctx context.Context) error {
 			return err
 		}
 	}
-	api.NewLedgerHandler(d.ledger, d.auth, d.log).Register(d.mux)
+	if err := d.startMeter(); err != nil {
+		return err
+	}
+	if err := d.startSwitch(ctx); err != nil {
+		return err
+	}
+	creds[api.RoleKiosk] = kioskCredentials{d}
+	lh := api.NewLedgerHandler(d.ledger, d.auth, d.log)
+	lh.OnFunded(d.funded)
+	lh.Register(d.mux)
 
 	sched, err := scheduler.New(ctx, scheduler.Config{}, d.db, d.signer, d.clock, d.metrics.Scheduler,
 		scheduler.WithLogger(d.log.With("component", "scheduler")),
@@ -54,6 +63,9 @@ func (d *daemon) wire(ctx context.Context) error {
 	creds[api.RoleFamily] = api.FamilyCredentials(sched)
 	api.NewSchedulerHandler(sched, d.auth, d.clock, d.log).Register(d.mux)
 
+	if err := d.startSignaling(); err != nil {
+		return err
+	}
 	d.routesBase(creds)
 	d.mux.Handle("/", web.Handler())
 	return nil
@@ -84,6 +96,12 @@ func (d *daemon) loadBook() (*rating.Book, error) {
 	return b, nil
 }
 
-// sipAddr is the SIP address actually bound (the configured one until the
-// switch is wired).
-func (d *daemon) sipAddr() string { return d.cfg.SIP }
+// sipAddr is the SIP address actually bound.
+func (d *daemon) sipAddr() string { return d.sw.Addr() }
+
+// funded tells live calls of an account that money landed, so their
+// reservations extend at once; live visits pick it up at the Meter's next
+// extension retry (rating.MeterConfig.ExtendRetry).
+func (d *daemon) funded(accountID string) {
+	d.sw.TopUp(accountID)
+}
