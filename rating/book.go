@@ -21,6 +21,7 @@ import (
 // without locks.
 type Book struct {
 	facilities map[string]*facilityEntry
+	index      facilityIndex        // facilities again, for Quote
 	byID       map[string][]*Tariff // tariff id → versions
 	caps       *Caps
 }
@@ -29,6 +30,7 @@ type Book struct {
 // by Effective ascending, so Quote does one map lookup.
 type facilityEntry struct {
 	*Facility
+	zone         *zoneIndex // Facility.Location, indexed for band lookups
 	audio, video []*Tariff
 }
 
@@ -169,6 +171,7 @@ func buildBook(caps *Caps, docs []namedDoc) (*Book, error) {
 		byID:       map[string][]*Tariff{},
 		caps:       caps,
 	}
+	zones := map[string]*zoneIndex{} // by IANA name: facilities in one zone share its index
 	for _, d := range docs {
 		for i, fd := range d.doc.Facilities {
 			f, err := buildFacility(fd, d.file, fmt.Sprintf("facilities[%d]", i))
@@ -178,9 +181,15 @@ func buildBook(caps *Caps, docs []namedDoc) (*Book, error) {
 			if _, dup := b.facilities[f.ID]; dup {
 				return nil, &FileError{File: d.file, Field: fmt.Sprintf("facilities[%d].id", i), Err: fmt.Errorf("%w: duplicate facility %q", ErrInvalidTariff, f.ID)}
 			}
-			b.facilities[f.ID] = &facilityEntry{Facility: f}
+			z, ok := zones[f.Zone]
+			if !ok {
+				z = newZoneIndex(f.Location)
+				zones[f.Zone] = z
+			}
+			b.facilities[f.ID] = &facilityEntry{Facility: f, zone: z}
 		}
 	}
+	b.index = newFacilityIndex(b.facilities)
 	for _, d := range docs {
 		for i, td := range d.doc.Tariffs {
 			t, err := b.buildTariff(td, d.file, fmt.Sprintf("tariffs[%d]", i))
@@ -404,7 +413,7 @@ func (b *Book) buildPrefixes(t *Tariff, f *Facility, td tariffDoc, file, field s
 			t.prefix.insert(p, c)
 		}
 	}
-	t.prefix.compact()
+	t.prefix.freeze()
 	return nil
 }
 

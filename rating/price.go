@@ -29,11 +29,14 @@ func (p Price) Free() bool { return p.Rate == 0 }
 // it, each started block of Every seconds bills a full block (60/60 bills
 // every started minute; 30/6 bills 30 s, then 6 s blocks; 1/1 per second).
 // Zero or negative use bills nothing: billing starts at answer.
-func (p Price) Billed(seconds int64) int64 {
+func (p Price) Billed(seconds int64) int64 { return billed(p.First, p.Every, seconds) }
+
+// billed is Billed on the increment alone, so that Quote's hot path does
+// not copy a whole Price per call.
+func billed(first, every, seconds int64) int64 {
 	if seconds <= 0 {
 		return 0
 	}
-	first, every := p.First, p.Every
 	if first < 1 {
 		first = 1
 	}
@@ -42,6 +45,9 @@ func (p Price) Billed(seconds int64) int64 {
 	}
 	if seconds <= first {
 		return first
+	}
+	if every == 1 { // per second past the first increment: no division
+		return seconds
 	}
 	rest := seconds - first
 	blocks := rest / every
@@ -62,11 +68,22 @@ func (p Price) Billed(seconds int64) int64 {
 // Flooring the final amount (never each second) keeps the error below one
 // micro-dollar per session, always in the consumer's favour, and keeps
 // Charge non-decreasing in seconds.
-func (p Price) Charge(seconds int64) money.Amount {
-	if p.Rate <= 0 {
+func (p Price) Charge(seconds int64) money.Amount { return charge(p.Rate, p.First, p.Every, seconds) }
+
+// charge is Charge on the rate and increment alone (see billed).
+func charge(rate money.Amount, first, every, seconds int64) money.Amount {
+	if rate <= 0 {
 		return 0
 	}
-	return money.MulDivFloor(p.Rate, p.Billed(seconds), 60)
+	b := billed(first, every, seconds)
+	if rate < 1<<31 && b < 1<<32 {
+		// The product fits in int64 and is not negative, so truncating
+		// division is the floor, and dividing by the constant 60 compiles
+		// to a multiply: the same amount as MulDivFloor, a few divisions
+		// cheaper (every quote charges its reserve).
+		return money.Amount(int64(rate) * b / 60)
+	}
+	return money.MulDivFloor(rate, b, 60)
 }
 
 // Affordable returns the most seconds of use whose Charge is at most a:

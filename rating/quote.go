@@ -59,18 +59,20 @@ func (r LimitReason) String() string {
 // balance. Free sessions reserve nothing. Quote reads only immutable data
 // and allocates nothing.
 func (b *Book) Quote(req *QuoteRequest) (Quote, error) {
-	f, ok := b.facilities[req.Facility]
-	if !ok {
+	f := b.index.get(req.Facility)
+	if f == nil {
 		return Quote{}, ErrUnknownFacility
 	}
-	var p Price
+	// q is built in place: a Price is ~80 bytes, not copied per step.
+	var q Quote
+	p := &q.Price
 	switch {
 	case req.Privileged:
 		// Attorney calls and visits are free (DESIGN.md) but still metered
 		// for their limit.
-		p = Price{Class: ClassPrivileged, First: 1, Every: 1}
+		*p = Price{Class: ClassPrivileged, First: 1, Every: 1}
 	case req.Service == Video && req.VisitKind == InFacility:
-		p = Price{Class: string(InFacility), First: 1, Every: 1}
+		*p = Price{Class: string(InFacility), First: 1, Every: 1}
 	default:
 		t, err := f.tariffAt(req.Service, req.Start)
 		if err != nil {
@@ -88,7 +90,7 @@ func (b *Book) Quote(req *QuoteRequest) (Quote, error) {
 		if c < 0 {
 			return Quote{}, ErrNoTariff
 		}
-		p = t.price(c, req.Start, f.Location)
+		t.price(p, c, req.Start, f.zone)
 	}
 
 	limit := req.MaxDuration
@@ -98,7 +100,8 @@ func (b *Book) Quote(req *QuoteRequest) (Quote, error) {
 			limit = f.VisitLimit
 		}
 	}
-	q := Quote{Price: p, MaxSeconds: int64(limit / time.Second), Limit: LimitDuration, Free: p.Free()}
+	// p.Rate == 0 is p.Free(), without copying *p for a value receiver.
+	q.MaxSeconds, q.Limit, q.Free = int64(limit/time.Second), LimitDuration, p.Rate == 0
 	if !req.End.IsZero() {
 		// Whole seconds before the hard end; a partial second cannot be used.
 		left := int64(req.End.Sub(req.Start) / time.Second)
@@ -112,12 +115,18 @@ func (b *Book) Quote(req *QuoteRequest) (Quote, error) {
 	if q.Free {
 		return q, nil
 	}
-	aff := p.Affordable(req.Balance)
-	if aff <= 0 {
-		return Quote{}, ErrInsufficientFunds
-	}
-	if aff < q.MaxSeconds {
-		q.MaxSeconds, q.Limit = aff, LimitBalance
+	// Affordable divides by the rate. When the balance pays for all of
+	// MaxSeconds (≥ 1) it cannot bind: Charge(MaxSeconds) ≤ Balance ≤
+	// money.Limit means Billed(MaxSeconds) ≤ Affordable(Balance), so the
+	// common case skips it.
+	if q.MaxSeconds < 1 || req.Balance > money.Limit || charge(p.Rate, p.First, p.Every, q.MaxSeconds) > req.Balance {
+		aff := p.Affordable(req.Balance)
+		if aff <= 0 {
+			return Quote{}, ErrInsufficientFunds
+		}
+		if aff < q.MaxSeconds {
+			q.MaxSeconds, q.Limit = aff, LimitBalance
+		}
 	}
 	slice := int64(f.Reserve / time.Second)
 	if slice < p.First {
@@ -128,6 +137,6 @@ func (b *Book) Quote(req *QuoteRequest) (Quote, error) {
 	}
 	// Charge(slice) ≤ Charge(MaxSeconds) ≤ Balance because Charge is
 	// non-decreasing and MaxSeconds ≤ Affordable(Balance).
-	q.Reserve = p.Charge(slice)
+	q.Reserve = charge(p.Rate, p.First, p.Every, slice)
 	return q, nil
 }

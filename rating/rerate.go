@@ -66,7 +66,7 @@ func (b *Book) Rerate(id string, version int, recs []Record) (*RerateReport, err
 	if !ok {
 		return nil, fmt.Errorf("%w: tariff %s version %d", ErrNoTariff, id, version)
 	}
-	f := b.facilities[t.Facility].Facility
+	f := b.facilities[t.Facility]
 	rep := &RerateReport{TariffID: id, Version: version, Rows: []RerateRow{}}
 	for _, r := range recs {
 		if r.TariffID != id || r.TariffVersion == version || r.Privileged ||
@@ -91,7 +91,8 @@ func (b *Book) Rerate(id string, version int, recs []Record) (*RerateReport, err
 				return nil, fmt.Errorf("%w: session %s: no class in tariff %s v%d", ErrNoTariff, r.SessionID, id, version)
 			}
 		}
-		p := t.price(c, r.Start, f.Location)
+		var p Price
+		t.price(&p, c, r.Start, f.zone)
 		correct := p.Charge(r.Seconds)
 		row := RerateRow{
 			SessionID: r.SessionID, Seconds: r.Seconds, Class: p.Class, Band: p.Band,

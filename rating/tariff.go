@@ -53,22 +53,29 @@ func (b *band) covers(wd time.Weekday, minute int) bool {
 	return minute >= b.from || minute < b.to
 }
 
-// price builds the Price of class c for a session starting at start.
-func (t *Tariff) price(c int16, start time.Time, loc *time.Location) Price {
+// price sets *p to the Price of class c for a session starting at start,
+// its band decided by the wall clock of the facility's zone. It writes
+// field by field (no temporary Price to copy) and stays small enough to
+// inline into Quote.
+func (t *Tariff) price(p *Price, c int16, start time.Time, zone *zoneIndex) {
 	cr := &t.classes[c]
-	p := Price{TariffID: t.ID, Version: t.Version, Class: cr.name, Rate: cr.rate, First: cr.first, Every: cr.every}
+	p.TariffID, p.Version, p.Class, p.Band = t.ID, t.Version, cr.name, ""
+	p.Rate, p.First, p.Every = cr.rate, cr.first, cr.every
 	if len(cr.bands) > 0 {
-		lt := start.In(loc)
-		h, m, _ := lt.Clock()
-		wd := lt.Weekday()
-		for i := range cr.bands {
-			if b := &cr.bands[i]; b.covers(wd, h*60+m) {
-				p.Band, p.Rate = b.name, b.rate
-				break
-			}
+		cr.band(p, start, zone)
+	}
+}
+
+// band sets the band and rate of the first band covering start's wall
+// clock, if any.
+func (cr *classRate) band(p *Price, start time.Time, zone *zoneIndex) {
+	wd, minute := zone.wall(start)
+	for i := range cr.bands {
+		if b := &cr.bands[i]; b.covers(wd, minute) {
+			p.Band, p.Rate = b.name, b.rate
+			return
 		}
 	}
-	return p
 }
 
 // classFor returns the class index for a normalized destination, or -1.
