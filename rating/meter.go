@@ -226,7 +226,7 @@ type job struct {
 	kind jobKind
 	s    *session
 	want money.Amount // extend
-	secs int64        // checkpoint
+	secs int64        // checkpoint: usage; extend: elapsed second it was issued at
 	used money.Amount // checkpoint
 }
 
@@ -387,7 +387,7 @@ func (s *session) extendJobLocked(el int64) (job, bool) {
 		return job{}, false
 	}
 	s.extending = true
-	return job{kind: jobExtend, s: s, want: want}, true
+	return job{kind: jobExtend, s: s, want: want, secs: el}, true
 }
 
 // elapsed returns whole seconds from start to now, rounded down.
@@ -639,8 +639,10 @@ func (m *Meter) extend(j job) {
 	}
 	if got < j.want {
 		// The projected end stays where the grant puts it; keep trying
-		// until then so that a deposit mid-session still extends it.
-		s.retryAt = el + m.retry
+		// until then so that a deposit mid-session still extends it. The
+		// cadence counts from when the try was issued, not from when a
+		// busy worker got to it, so retries keep their rhythm.
+		s.retryAt = j.secs + m.retry
 	} else {
 		s.retryAt = 0
 	}

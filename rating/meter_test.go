@@ -206,8 +206,17 @@ func TestMeterExhaustedWhenExtensionRefused(t *testing.T) {
 	if ev.Reason != Exhausted || ev.Usage.Seconds != 300 || ev.Usage.Amount != granted {
 		t.Fatalf("end %+v", ev)
 	}
-	if got := value(r.met.Meter.Extensions.WithLabelValues("refused")); got < 2 {
-		t.Errorf("refused extensions = %v, want retries", got)
+	// The worker pool answers asynchronously to the wheel, so the retries'
+	// results may land after the end: wait for at least one retry.
+	deadline := time.After(10 * time.Second)
+	poll := time.NewTicker(time.Millisecond)
+	defer poll.Stop()
+	for value(r.met.Meter.Extensions.WithLabelValues("refused")) < 2 {
+		select {
+		case <-poll.C:
+		case <-deadline:
+			t.Fatalf("refused extensions = %v, want retries", value(r.met.Meter.Extensions.WithLabelValues("refused")))
+		}
 	}
 }
 
