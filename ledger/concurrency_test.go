@@ -217,3 +217,62 @@ func TestOverload(t *testing.T) {
 		t.Fatalf("landed %d, balance %+v", landed, b)
 	}
 }
+
+// TestBatchWithFailingWrite runs, concurrently (so that SQLite groups
+// them into shared batches), deposits of which most fail after writing
+// (the weekly limit is checked after the balance is credited) alongside
+// reservations that succeed: the failing ones leave no trace, the others
+// all land, and Check is clean.
+func TestBatchWithFailingWrite(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		f := newFixture(t, be, ledger.Config{})
+		f.account(t, "dep", "fac", 0)
+		f.account(t, "res", "fac", 100*money.Dollar)
+		var (
+			wg                sync.WaitGroup
+			mu                sync.Mutex
+			landed, overLimit int
+		)
+		for g := 0; g < 40; g++ {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				_, err := f.l.Deposit(ctx, ledger.DepositRequest{Key: fmt.Sprint("d", g), AccountID: "dep", Amount: 50 * money.Dollar, DepositorID: "v"})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					landed++
+				case errors.Is(err, ledger.ErrWeeklyLimit):
+					overLimit++
+				default:
+					t.Error(err)
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				key := fmt.Sprint("s", g)
+				r, err := f.l.Reserve(ctx, ledger.ReserveRequest{Key: key, AccountID: "res", SessionID: key, Want: money.Dollar})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := f.l.Commit(ctx, ledger.CommitRequest{ReservationID: r.ID, Amount: money.Cent,
+					CDR: &ledger.CDR{SessionID: key, Service: "audio"}}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if landed != 6 || overLimit != 34 {
+			t.Fatalf("%d deposits landed, %d over the limit; want 6 and 34", landed, overLimit)
+		}
+		if b := f.balance(t, "dep"); b.Available != 300*money.Dollar {
+			t.Fatalf("deposit account %+v", b)
+		}
+		if b := f.balance(t, "res"); b.Available != 100*money.Dollar-40*money.Cent || b.Held != 0 {
+			t.Fatalf("reserve account %+v", b)
+		}
+		f.checkClean(t)
+	})
+}

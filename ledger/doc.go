@@ -37,8 +37,11 @@
 // conditional statement that PostgreSQL re-checks against the newest row
 // version, and every state change of a reservation is a conditional
 // UPDATE on its status, so a settlement racing a commit moves money once.
-// The SQLite store batches concurrent operations into group commits
-// through one writer goroutine that it owns (see ledger/sqlite).
+// On a store that implements OneShot (PostgreSQL), Reserve and Commit
+// are each one statement in an implicit transaction, with the same
+// conditional UPDATEs (fastpath.go). The SQLite store batches concurrent
+// operations into group commits through a writer and a sync goroutine
+// that it owns (see ledger/sqlite).
 //
 // # Errors
 //

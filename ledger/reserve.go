@@ -47,6 +47,23 @@ func (l *Ledger) Reserve(ctx context.Context, req ReserveRequest) (Reservation, 
 	// Expires is not part of the body: a retry computes it afresh.
 	h := newHash(kindReserve).str(req.AccountID).str(req.SessionID).i64(int64(req.Want)).i64(int64(min))
 	res := Reservation{AccountID: req.AccountID, SessionID: req.SessionID}
+	if o, ok := l.store.(OneShot); ok {
+		id := l.newID('r')
+		var granted int64
+		err := o.QueryOne(ctx, pgReserve, []any{req.Key, req.AccountID, int64(req.Want), int64(min), id, req.SessionID,
+			l.cfg.NodeID, int64(expires.Sub(now) / time.Microsecond), micros(expires), micros(now), int64(h)}, &granted)
+		switch {
+		case err == nil:
+			res.ID, res.Granted, res.Expires = id, money.Amount(granted), expires.UTC()
+			l.observe(kindReserve, now, false, nil)
+			return res, nil
+		case !errors.Is(err, ErrNoRow) && !errors.Is(err, ErrRetry):
+			err = fmt.Errorf("ledger: reserve: %w", err)
+			l.observe(kindReserve, now, false, err)
+			return Reservation{}, err
+		}
+		// Replay, conflict, refusal or race: the Update path explains it.
+	}
 	err := l.update(ctx, kindReserve, &res.Replayed, func(ctx context.Context, tx Tx) error {
 		rec, found, err := lookupOp(ctx, tx, req.Key, kindReserve, h)
 		if err != nil {
@@ -174,6 +191,23 @@ func (l *Ledger) Commit(ctx context.Context, req CommitRequest) (CommitReceipt, 
 	}
 	now := l.clk.Now()
 	var rc CommitReceipt
+	if o, ok := l.store.(OneShot); ok {
+		rc = CommitReceipt{ReservationID: req.ReservationID, Charged: req.Amount}
+		var held int64
+		err := o.QueryOne(ctx, pgCommit, commitArgs(req, now), &rc.AccountID, &held)
+		switch {
+		case err == nil:
+			rc.Released, rc.At = money.Amount(held)-req.Amount, now.UTC()
+			l.observe(kindCommit, now, false, nil)
+			return rc, nil
+		case !errors.Is(err, ErrNoRow) && !errors.Is(err, ErrRetry):
+			err = fmt.Errorf("ledger: commit: %w", err)
+			l.observe(kindCommit, now, false, err)
+			return CommitReceipt{}, err
+		}
+		// Replay, conflict, over-hold, closed or a race: the Update path
+		// explains it.
+	}
 	err := l.update(ctx, kindCommit, &rc.Replayed, func(ctx context.Context, tx Tx) error {
 		rc = CommitReceipt{ReservationID: req.ReservationID, Charged: req.Amount}
 		var heldI int64
@@ -297,4 +331,26 @@ func insertCDR(ctx context.Context, tx Tx, c *CDR, now time.Time) error {
 		return fmt.Errorf("ledger: insert CDR: %w", err)
 	}
 	return nil
+}
+
+// commitArgs are pgCommit's arguments; the CDR is stored as Commit's
+// Update path stores it (reservation, account and amount from the
+// commit, billed seconds defaulting to the used seconds).
+func commitArgs(req CommitRequest, now time.Time) []any {
+	args := []any{req.ReservationID, int64(req.Amount), req.UsedSeconds, micros(now)}
+	c := req.CDR
+	if c == nil {
+		return append(args, "", "", "", "", "", int64(0), int64(0), int64(0), int64(0), "", int64(0), int64(0), int64(0), int64(0), "", "", int64(0))
+	}
+	billed := c.BilledSeconds
+	if billed == 0 {
+		billed = req.UsedSeconds
+	}
+	priv := int64(0)
+	if c.Privileged {
+		priv = 1
+	}
+	return append(args, c.SessionID, c.Service, c.Facility, c.Destination, c.Class, micros(c.Started), micros(c.Answered),
+		micros(c.Ended), billed, c.TariffID, c.TariffVersion, int64(c.Rate), c.IncrementFirst, c.IncrementNext,
+		c.Cause, c.RecordingPath, priv)
 }

@@ -11,10 +11,12 @@ import "context"
 // Update runs fn in a read-write transaction and commits it when fn
 // returns nil. If fn returns an error, none of fn's writes are kept and
 // Update returns that error. A Store may run several callers' fn in one
-// database transaction (group commit), each isolated by a savepoint; it
-// then returns to each caller only after the shared commit is durable.
-// fn must not keep tx after it returns and must be safe to run again when
-// Update returns ErrRetry.
+// database transaction (group commit); it then returns to each caller
+// only after the shared commit is durable. fn must not keep tx after it
+// returns and must be safe to run again: when Update returns ErrRetry,
+// and inside one Update (the SQLite store runs a batch again, with
+// savepoints, when one fn fails after writing). fn should run its
+// checks before its writes, so that a refusal writes nothing.
 //
 // View runs fn in a read-only snapshot.
 type Store interface {
@@ -46,4 +48,17 @@ type Rows interface {
 	Scan(dest ...any) error
 	Err() error
 	Close()
+}
+
+// OneShot is an optional Store capability: QueryOne runs one statement
+// as a transaction of its own (autocommit: one round trip) and scans its
+// single result row into dest. It returns ErrNoRow when the statement
+// returned no row, and ErrRetry (wrapped) when it lost a race.
+//
+// ledger/postgres implements it. The Ledger then runs Reserve and Commit
+// as ONE statement each, with data-modifying CTEs in PostgreSQL's dialect
+// (see fastpath.go), and falls back to the Update path whenever that
+// statement does not succeed outright (a replay, a refusal, a race).
+type OneShot interface {
+	QueryOne(ctx context.Context, query string, args []any, dest ...any) error
 }

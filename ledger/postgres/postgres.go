@@ -4,8 +4,10 @@
 // # Concurrency
 //
 // Each Update is one PostgreSQL transaction (READ COMMITTED) on a pooled
-// connection; concurrent transactions from many goroutines and nodes
-// share WAL flushes, PostgreSQL's own group commit. The ledger's
+// connection; QueryOne (ledger.OneShot) is one statement in an implicit
+// transaction, one round trip, which the Ledger uses for Reserve and
+// Commit. Concurrent transactions from many goroutines and nodes share
+// WAL flushes, PostgreSQL's own group commit. The ledger's
 // conditional statements (the reservation's UPDATE … WHERE available >=
 // min) make two nodes unable to overdraw an account; row locks are taken
 // reservation before account, so they cannot deadlock one another.
@@ -36,7 +38,9 @@ import (
 
 // Config tunes the pool. Zero values mean the defaults.
 type Config struct {
-	// MaxConns is the pool size. Default 16.
+	// MaxConns is the pool size. Default 32: operations are mostly one
+	// statement each (ledger.OneShot), so more connections put more
+	// commits into each of PostgreSQL's WAL flushes.
 	MaxConns int32
 	// MaxInFlight bounds concurrent operations; beyond it Update returns
 	// ledger.ErrOverload. Default 1024.
@@ -66,7 +70,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	if cfg.MaxConns == 0 {
-		cfg.MaxConns = 16
+		cfg.MaxConns = 32
 	}
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = 1024
@@ -136,6 +140,23 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, ledger.Tx) 
 		return fmt.Errorf("ledger/postgres: commit: %w", classify(err))
 	}
 	return nil
+}
+
+// QueryOne runs one statement as its own transaction (one round trip on
+// a pooled connection) and scans its row into dest; it implements
+// ledger.OneShot. The query uses PostgreSQL's $n placeholders.
+func (s *Store) QueryOne(ctx context.Context, q string, args []any, dest ...any) error {
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		return ledger.ErrOverload
+	}
+	defer func() { <-s.sem }()
+	err := s.pool.QueryRow(ctx, q, args...).Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ledger.ErrNoRow
+	}
+	return classify(err)
 }
 
 // View runs fn in a read-only REPEATABLE READ transaction: one snapshot.

@@ -5,21 +5,45 @@
 // # Concurrency
 //
 // SQLite has one writer. Store.Update hands each operation to a single
-// writer goroutine through a bounded queue (Config.QueueLen); the writer
-// takes every operation waiting, up to Config.MaxBatch, runs them in one
-// transaction, each inside its own savepoint so that one failing
-// operation leaves the others, commits once (one fsync with
-// synchronous=FULL) and then answers every caller. A full queue is
-// refused at once with ledger.ErrOverload. Reads (View) run on a separate
-// small read-only pool, so balances and statements never wait behind a
-// batch (WAL readers see the last commit). Close stops the writer, answers
-// what is queued with ledger.ErrClosed and waits for it.
+// writer goroutine through a bounded queue (Config.QueueLen); a full
+// queue is refused at once with ledger.ErrOverload. The writer owns one
+// connection (below database/sql, statements prepared once) and keeps a
+// transaction open: it runs each operation as soon as it arrives and
+// commits the batch (up to Config.MaxBatch operations) when the syncer
+// goroutine is free. The syncer fsyncs the -wal file once for every
+// batch committed since its last fsync and only then answers their
+// callers, so an fsync overlaps the next batch's work. Operations run
+// without savepoints: almost all validate before they write, and when one
+// fails after writing, the writer rolls the batch back and runs it again
+// with a savepoint per operation, so a failing operation never takes
+// others with it. Reads (View) run on a separate small read-only pool, so
+// balances and statements never wait behind a batch. Close stops the
+// writer, answers what is queued with ledger.ErrClosed and waits for both
+// goroutines.
+//
+// # Durability
+//
+// With Synchronous "FULL" (the default) no operation is answered before
+// the WAL frames of its batch, and of every batch before it, are fsynced:
+// an answered operation survives power loss. The writer's connection runs
+// SQLite's synchronous=NORMAL, because the store's own fsync replaces the
+// one COMMIT would do; checkpoints still fsync the WAL and the database.
+// WAL recovery keeps a prefix of the commits, so a power loss drops only
+// batches not yet answered, newest first. Between its COMMIT and its
+// fsync (about a millisecond) a batch is visible to View, and to the next
+// batch; nothing answers a write caller before that fsync, so a caller
+// never holds a result that a power loss can undo, though a balance read
+// in that window may show a batch that a power loss then drops. With
+// "NORMAL" the store does not fsync: operations are answered at COMMIT
+// and survive a process crash, but a power loss may drop the commits
+// since the last checkpoint.
 //
 // # Errors
 //
-// An operation's own error rolls back its savepoint and is returned to
-// its caller only. A failed COMMIT fails every operation of the batch;
-// nothing of it is kept.
+// An operation's own error undoes only that operation. A failed COMMIT
+// fails every operation of the batch; nothing of it is kept. A failed
+// fsync fails the operations it covered and every later one (fail-stop:
+// after a failed fsync the file's state is unknown).
 package sqlite
 
 import (
@@ -29,6 +53,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 
 	"ipcs/internal/sqldb"
 	"ipcs/ledger"
@@ -42,9 +67,10 @@ type Config struct {
 	QueueLen int
 	// MaxBatch bounds the operations in one transaction. Default 512.
 	MaxBatch int
-	// Synchronous is SQLite's synchronous setting for ledger writes:
-	// "FULL" (default: a commit survives power loss) or "NORMAL" (it
-	// survives a process crash, the sqldb default).
+	// Synchronous is the durability of an answered write: "FULL"
+	// (default: the WAL is fsynced before answering, so it survives
+	// power loss) or "NORMAL" (answered at COMMIT: it survives a process
+	// crash, not necessarily a power loss). See the package comment.
 	Synchronous string
 	// ReadConns is the size of the read pool. Default 4.
 	ReadConns int
@@ -79,21 +105,29 @@ func (c Config) withDefaults() Config {
 
 // Store is the SQLite ledger.Store.
 type Store struct {
-	write *sql.DB // our writer's pool on the shared file
-	read  *sql.DB // our read-only pool
-	cfg   Config
-	m     *metrics.Ledger
-	wstmt stmtCache
-	rstmt stmtCache
+	write   *sql.DB   // our writer's pool on the shared file: one connection
+	wconn   *sql.Conn // that connection, held by the writer for the Store's lifetime
+	read    *sql.DB   // our read-only pool
+	cfg     Config
+	m       *metrics.Ledger
+	rstmt   stmtCache
+	walPath string // the -wal file the syncer fsyncs
 
-	queue chan *request
-	stop  chan struct{}
-	done  chan struct{}
+	queue   chan *request
+	pending chan *batch   // committed batches waiting for their fsync, in commit order
+	idle    chan struct{} // the syncer waits for a batch: the writer may commit
+	stop    chan struct{}
+	done    chan struct{} // closed when the syncer (the last goroutine) ends
 
 	// mu guards closed; Update holds it shared while it enqueues so that
 	// nothing enters the queue after Close has begun draining it.
 	mu     sync.RWMutex
 	closed bool
+
+	// broken is set when an fsync failed: nothing written after it can be
+	// called durable, so every later operation fails (fail-stop, as
+	// PostgreSQL does on an fsync failure).
+	broken atomic.Pointer[error]
 }
 
 type request struct {
@@ -119,47 +153,59 @@ func Open(ctx context.Context, db *sqldb.DB, cfg Config, m *metrics.Ledger) (*St
 		}
 	}
 	// The ledger opens its own connections to the shared file: the
-	// writer's (synchronous as configured, statements prepared once per
-	// connection; the second connection lets a statement be prepared
-	// while the first is inside a batch) and a read-only pool. Other
-	// packages' writes on db wait for a batch through SQLite's file lock
-	// and busy timeout.
+	// writer's single connection and a read-only pool. The writer runs
+	// with synchronous=NORMAL: COMMIT writes the WAL frames but does not
+	// fsync them; with Synchronous "FULL" the syncer fsyncs the -wal file
+	// before any caller of the batch is answered (see the package
+	// comment). Checkpoints sync the WAL and the database in both modes.
+	// Other packages' writes on db wait for a batch through SQLite's file
+	// lock and busy timeout.
 	w := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "foreign_keys(1)", "synchronous(" + cfg.Synchronous + ")"} {
+	for _, p := range []string{"busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
 		w.Add("_pragma", p)
 	}
-	w.Set("_txlock", "immediate")
 	write, err := sql.Open("sqlite", "file:"+db.DSN+"?"+w.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("ledger/sqlite: open writer: %w", err)
 	}
-	write.SetMaxOpenConns(2)
-	write.SetMaxIdleConns(2)
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
+	wconn, err := write.Conn(ctx)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("ledger/sqlite: open writer: %w", err)
+	}
 	r := url.Values{}
 	r.Add("_pragma", "busy_timeout(10000)")
 	r.Add("_pragma", "query_only(1)")
 	read, err := sql.Open("sqlite", "file:"+db.DSN+"?"+r.Encode())
 	if err != nil {
+		wconn.Close()
 		write.Close()
 		return nil, fmt.Errorf("ledger/sqlite: open read pool: %w", err)
 	}
 	read.SetMaxOpenConns(cfg.ReadConns)
 	read.SetMaxIdleConns(cfg.ReadConns)
 	s := &Store{
-		write: write, read: read, cfg: cfg, m: m,
-		wstmt: stmtCache{db: write}, rstmt: stmtCache{db: read},
-		queue: make(chan *request, cfg.QueueLen),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		write: write, wconn: wconn, read: read, cfg: cfg, m: m,
+		rstmt:   stmtCache{db: read},
+		walPath: db.DSN + "-wal",
+		queue:   make(chan *request, cfg.QueueLen),
+		pending: make(chan *batch, maxPending),
+		idle:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
-	go s.writer()
+	writerDone := make(chan struct{})
+	go s.writer(writerDone)
+	go s.syncer(writerDone)
 	return s, nil
 }
 
 // Close stops the writer, failing queued operations with
-// ledger.ErrClosed, and closes the read pool. The shared sqldb.DB stays
-// open.
+// ledger.ErrClosed, waits for the last fsync and closes the Store's
+// connections. The shared sqldb.DB stays open.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -170,9 +216,8 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.done
-	s.wstmt.close()
 	s.rstmt.close()
-	return errors.Join(s.write.Close(), s.read.Close())
+	return errors.Join(s.wconn.Close(), s.write.Close(), s.read.Close())
 }
 
 // Update queues fn for the writer and waits for its batch to commit.
@@ -207,118 +252,4 @@ func (s *Store) View(ctx context.Context, fn func(context.Context, ledger.Tx) er
 	}
 	defer tx.Rollback()
 	return fn(ctx, &sqlTx{tx: tx, stmts: &s.rstmt})
-}
-
-func (s *Store) writer() {
-	defer close(s.done)
-	// The writer's statements run under its own lifetime, not a caller's:
-	// one caller giving up must not interrupt a shared transaction.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	batch := make([]*request, 0, s.cfg.MaxBatch)
-	for {
-		batch = batch[:0]
-		select {
-		case <-s.stop:
-			s.drain(ledger.ErrClosed)
-			return
-		case r := <-s.queue:
-			batch = append(batch, r)
-		}
-	fill:
-		for len(batch) < s.cfg.MaxBatch {
-			select {
-			case r := <-s.queue:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		s.run(ctx, batch)
-	}
-}
-
-func (s *Store) drain(err error) {
-	for {
-		select {
-		case r := <-s.queue:
-			r.done <- err
-		default:
-			return
-		}
-	}
-}
-
-// run executes one batch in one transaction and answers every request.
-func (s *Store) run(ctx context.Context, batch []*request) {
-	errs := make([]error, len(batch))
-	live := 0
-	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			errs[i] = err
-			continue
-		}
-		live++
-	}
-	if live == 0 {
-		answer(batch, errs)
-		return
-	}
-	if s.m != nil {
-		s.m.BatchSize.Observe(float64(live))
-	}
-	if err := s.runTx(ctx, batch, errs, live); err != nil {
-		for i := range errs {
-			if errs[i] == nil || !errors.Is(errs[i], context.Canceled) {
-				errs[i] = err
-			}
-		}
-	}
-	answer(batch, errs)
-}
-
-func answer(batch []*request, errs []error) {
-	for i, r := range batch {
-		r.done <- errs[i]
-	}
-}
-
-func (s *Store) runTx(ctx context.Context, batch []*request, errs []error, live int) error {
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("ledger/sqlite: begin: %w", err)
-	}
-	t := &sqlTx{tx: tx, stmts: &s.wstmt}
-	single := live == 1
-	for i, r := range batch {
-		if errs[i] != nil {
-			continue
-		}
-		if single {
-			// One operation: its transaction is its savepoint.
-			if errs[i] = r.fn(ctx, t); errs[i] != nil {
-				tx.Rollback()
-				return nil
-			}
-			break
-		}
-		if _, err := t.Exec(ctx, "SAVEPOINT op"); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("ledger/sqlite: savepoint: %w", err)
-		}
-		if errs[i] = r.fn(ctx, t); errs[i] != nil {
-			if _, err := t.Exec(ctx, "ROLLBACK TO op"); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("ledger/sqlite: rollback to savepoint: %w", err)
-			}
-		}
-		if _, err := t.Exec(ctx, "RELEASE op"); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("ledger/sqlite: release savepoint: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("ledger/sqlite: commit: %w", err)
-	}
-	return nil
 }
