@@ -78,12 +78,23 @@ func newMeterRig(t *testing.T, cfg MeterConfig, avail money.Amount) *meterRig {
 	itestutil.CheckGoroutines(t)
 	r := &meterRig{t: t, clk: clock.NewFake(time.Date(2026, 3, 8, 6, 0, 0, 0, time.UTC)), met: metrics.New(),
 		funder: newFakeFunder(avail), ticks: make(chan struct{}, 1), events: make(chan Event, 1000)}
-	m, err := NewMeter(cfg, r.funder, r.clk, r.met.Meter, withTickHook(func() { r.ticks <- struct{}{} }))
+	// The hook hands each finished tick to step; once the test is over
+	// nobody reads, so it gives up instead of blocking Close forever.
+	closing := make(chan struct{})
+	m, err := NewMeter(cfg, r.funder, r.clk, r.met.Meter, withTickHook(func() {
+		select {
+		case r.ticks <- struct{}{}:
+		case <-closing:
+		}
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.m = m
-	t.Cleanup(func() { m.Close() })
+	t.Cleanup(func() {
+		close(closing)
+		m.Close()
+	})
 	return r
 }
 
