@@ -108,18 +108,7 @@ func ParseAmount(s string) (money.Amount, error) {
 	return a, nil
 }
 
-func validAccountID(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
+func validAccountID(s string) bool { return isIDString(s, 128) }
 
 // idempotencyKey takes the key from the Idempotency-Key header or the
 // body and namespaces it by operation and principal, so that one

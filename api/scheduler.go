@@ -127,18 +127,7 @@ func (h *SchedulerHandler) fail(w http.ResponseWriter, r *http.Request, err erro
 
 // validID mirrors the scheduler's id rule so bad ids are refused before
 // any query.
-func validID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
+func validID(s string) bool { return isIDString(s, 64) }
 
 // parseDate accepts exactly YYYY-MM-DD, years 2000–2100.
 func parseDate(s string) (time.Time, bool) {
