@@ -218,6 +218,17 @@ func (r *ratingBill) Pause() {
 	r.mu.Unlock()
 }
 
+// TopUp asks the Meter to extend the current segment's reservation now
+// (a deposit landed); without a metered segment it does nothing.
+func (r *ratingBill) TopUp() {
+	r.mu.Lock()
+	m := r.cur
+	r.mu.Unlock()
+	if m != nil {
+		m.TopUp()
+	}
+}
+
 // Close prices the connected seconds once (the tariff's increment rule,
 // Price.Charge) and commits them with the CDR, releasing the rest; a free
 // visit only stores its CDR.

@@ -35,6 +35,14 @@ type Bill interface {
 	Close(ctx context.Context, cdr CDR) (Charge, error)
 }
 
+// TopUpper is optionally implemented by a Bill whose reservation can grow
+// when the account is funded during the visit (Hub.TopUp). TopUp is
+// called from the visit's goroutine while a segment is metered and must
+// not block.
+type TopUpper interface {
+	TopUp()
+}
+
 // BillEventKind says what a BillEvent reports.
 type BillEventKind int
 

@@ -17,9 +17,10 @@ import (
 const inboundVideo = `(async () => {
   const pc = window.ipcsVisit && window.ipcsVisit.pc;
   if (!pc) return {bytes: 0, frames: 0, state: "none"};
-  const out = {bytes: 0, frames: 0, state: pc.connectionState};
+  const out = {bytes: 0, frames: 0, state: pc.connectionState, srtp: ""};
   (await pc.getStats()).forEach((r) => {
     if (r.type === "inbound-rtp" && r.kind === "video") { out.bytes = r.bytesReceived || 0; out.frames = r.framesDecoded || 0; }
+    if (r.type === "transport" && r.srtpCipher) { out.srtp = r.srtpCipher; }
   });
   return out;
 })()`
@@ -30,6 +31,7 @@ type videoStats struct {
 	Bytes  float64 `json:"bytes"`
 	Frames float64 `json:"frames"`
 	State  string  `json:"state"`
+	SRTP   string  `json:"srtp"` // the transport's negotiated SRTP protection profile
 }
 
 // TestBrowserFamilyPage opens visit.html in headless Chromium with a fake
@@ -104,8 +106,13 @@ func browserVisit(t *testing.T, chromium string, mdns bool) {
 		second = sample()
 		return second.Frames > first.Frames+10 && second.Bytes > first.Bytes
 	})
-	t.Logf("browser inbound video: bytesReceived %v → %v, framesDecoded %v → %v (state %s)",
-		first.Bytes, second.Bytes, first.Frames, second.Frames, second.State)
+	t.Logf("browser inbound video: bytesReceived %v → %v, framesDecoded %v → %v (state %s, SRTP %s)",
+		first.Bytes, second.Bytes, first.Frames, second.Frames, second.State, second.SRTP)
+	// The relay prefers AES-128-GCM (AEAD, cheapest per packet); Chromium
+	// offers it, so it must be what was negotiated.
+	if second.SRTP != "SRTP_AEAD_AES_128_GCM" {
+		t.Errorf("SRTP profile %q, want SRTP_AEAD_AES_128_GCM", second.SRTP)
+	}
 	waitFor(t, ctx, "the browser's camera at the kiosk", func() bool { return kiosk.Received("video").Packets > 30 })
 	status, err := chromedp.Run(bctx, chromedp.Evaluate[string](statusText))
 	if err != nil {

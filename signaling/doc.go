@@ -21,7 +21,9 @@
 // connected on both sides. In-facility and attorney visits are free but
 // still get a CDR. Both sides are warned 2 and 1 minutes before the slot
 // ends (Config.Warnings) and when the Meter says money runs out in a
-// minute; the visit ends at the slot's end or at exhaustion.
+// minute; the visit ends at the slot's end or at exhaustion. Hub.TopUp
+// (the daemon's deposit hook) makes a live visit's reservation extend at
+// once after a deposit.
 //
 // Officers are receive-only and invisible to the others; they may end the
 // visit ("end" message, or Hub.End from the API). Attorney (privileged)

@@ -295,6 +295,25 @@ func (h *Hub) End(visitID, reason string) error {
 	return nil
 }
 
+// TopUp tells the live visits billed to accountID that a deposit landed,
+// so a metered visit's reservation extends at once rather than at the
+// Meter's next extension retry (rating.Metered.TopUp), as
+// callswitch.Switch.TopUp does for calls. The daemon calls it from the
+// deposit hook; it never blocks and ignores accounts with no live visit.
+func (h *Hub) TopUp(accountID string) {
+	h.mu.Lock()
+	var ss []*session
+	for _, s := range h.sessions {
+		if s.v.ResidentID == accountID {
+			ss = append(ss, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range ss {
+		s.post(s.topUp)
+	}
+}
+
 // Live returns the number of visits in progress.
 func (h *Hub) Live() int {
 	h.mu.Lock()

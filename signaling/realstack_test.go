@@ -45,15 +45,18 @@ tariffs:
       in_facility: {rate: "0"}
 `
 
-// TestRatingBillerRealStack runs a remote visit against the real rating
-// Book and Meter and a SQLite ledger: $1.00 at $0.16/min per second lasts
-// 375 s; the Meter extends the $0.80 first reservation, warns, and ends
-// the visit at exhaustion; the ledger holds one CDR for $1.00 and the
-// balance is zero.
-func TestRatingBillerRealStack(t *testing.T) {
-	testutil.CheckGoroutines(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+// realStack is a hub on the real rating Book and Meter and a SQLite
+// ledger, with account res1 funded with $1.00.
+type realStack struct {
+	h   *harness
+	led *ledger.Ledger
+	clk *clock.Fake
+	m   *metrics.Metrics
+	v   signaling.Visit
+}
+
+func newRealStack(t *testing.T, ctx context.Context, visitID string) *realStack {
+	t.Helper()
 	clk := clock.NewFake(t0)
 	m := metrics.New()
 	book, err := rating.ParseBook([]byte(videoBook), "video.yaml")
@@ -64,12 +67,12 @@ func TestRatingBillerRealStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	store, err := sqlite.Open(ctx, db, sqlite.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	t.Cleanup(func() { store.Close() })
 	led, err := ledger.New(store, ledger.Config{}, clk, m.Ledger)
 	if err != nil {
 		t.Fatal(err)
@@ -84,9 +87,9 @@ func TestRatingBillerRealStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer meter.Close()
+	t.Cleanup(func() { meter.Close() })
 
-	v := signaling.Visit{ID: "rv1", Facility: "fac1", ResidentID: "res1", Kind: signaling.KindRemote, Start: t0, End: t0.Add(30 * time.Minute)}
+	v := signaling.Visit{ID: visitID, Facility: "fac1", ResidentID: "res1", Kind: signaling.KindRemote, Start: t0, End: t0.Add(30 * time.Minute)}
 	signer, _ := token.NewSigner([]byte(strings.Repeat("k", 32)))
 	hub, err := signaling.New(signaling.Config{IncludeLoopback: true}, signer,
 		signaling.VisitsFunc(func(context.Context, string) (signaling.Visit, error) { return v, nil }),
@@ -97,18 +100,38 @@ func TestRatingBillerRealStack(t *testing.T) {
 	}
 	h := &harness{t: t, clk: clk, signer: signer, hub: hub, m: m}
 	h.api, _ = signalingtest.NewAPI()
-	srv := startServer(t, hub)
-	h.url = srv
-	defer hub.Close()
+	h.url = startServer(t, hub)
+	t.Cleanup(func() { hub.Close() }) // before the server, the meter and the ledger close
+	return &realStack{h: h, led: led, clk: clk, m: m, v: v}
+}
 
-	visitor := h.dial(ctx, signaling.RoleVisitor, v.ID, true)
-	resident := h.dial(ctx, signaling.RoleResident, v.ID, true)
-	flowing(t, ctx, "resident", resident, 5)
-	waitFor(t, ctx, "metering", func() bool {
+// waitMetering waits until the Meter has the visit's segment.
+func waitMetering(tb testing.TB, ctx context.Context, m *metrics.Metrics) {
+	tb.Helper()
+	waitFor(tb, ctx, "metering", func() bool {
 		var d dto.Metric
 		_ = m.Meter.Live.Write(&d)
 		return d.GetGauge().GetValue() == 1
 	})
+}
+
+// TestRatingBillerRealStack runs a remote visit against the real rating
+// Book and Meter and a SQLite ledger: $1.00 at $0.16/min per second lasts
+// 375 s; the Meter extends the $0.80 first reservation, warns, and ends
+// the visit at exhaustion; the ledger holds one CDR for $1.00 and the
+// balance is zero.
+func TestRatingBillerRealStack(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rs := newRealStack(t, ctx, "rv1")
+	h, led, clk, v := rs.h, rs.led, rs.clk, rs.v
+	var err error
+
+	visitor := h.dial(ctx, signaling.RoleVisitor, v.ID, true)
+	resident := h.dial(ctx, signaling.RoleResident, v.ID, true)
+	flowing(t, ctx, "resident", resident, 5)
+	waitMetering(t, ctx, rs.m)
 
 	// Past the Meter's extend-ahead point (3 min before the $0.80 grant
 	// runs out): the ledger then holds the whole $1.00.
@@ -142,5 +165,63 @@ func TestRatingBillerRealStack(t *testing.T) {
 	b, err := led.Balance(ctx, "res1")
 	if err != nil || b.Available != 0 || b.Held != 0 {
 		t.Errorf("balance %+v, %v; want all spent, nothing held", b, err)
+	}
+}
+
+// TestTopUpExtendsVisit: a deposit during a metered remote visit extends
+// its reservation at once (Hub.TopUp, as the deposit hook calls it), not
+// 120 s later at the Meter's extend-ahead point; the visit then runs past
+// the 375 s the first $1.00 would have paid for.
+func TestTopUpExtendsVisit(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rs := newRealStack(t, ctx, "rv2")
+	h, led, clk, v := rs.h, rs.led, rs.clk, rs.v
+
+	visitor := h.dial(ctx, signaling.RoleVisitor, v.ID, true)
+	resident := h.dial(ctx, signaling.RoleResident, v.ID, true)
+	flowing(t, ctx, "resident", resident, 5)
+	waitMetering(t, ctx, rs.m)
+	h.hub.TopUp("someone-else") // no live visit: nothing happens
+	b, err := led.Balance(ctx, "res1")
+	if err != nil || b.Held != 800_000 {
+		t.Fatalf("balance %+v, %v; want the first slice ($0.80) held", b, err)
+	}
+
+	clk.Advance(10 * time.Second)
+	if _, err := led.Credit(ctx, ledger.CreditRequest{Key: "deposit", AccountID: "res1", Amount: 5_000_000, Reason: "deposit", StaffID: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	h.hub.TopUp("res1")
+	// The clock does not move: only the top-up can extend the grant by one
+	// 5-minute slice to 600 s ($1.60).
+	waitFor(t, ctx, "reservation extended by the top-up", func() bool {
+		b, err := led.Balance(ctx, "res1")
+		// The Meter counts the extension once its grant covers 600 s; the
+		// ledger's hold grows just before that.
+		return err == nil && b.Held == 1_600_000 && counter(rs.m.Meter.Extensions.WithLabelValues("ok")) == 1
+	})
+
+	clk.Advance(390 * time.Second) // to 400 s: past the old 375 s exhaustion
+	if err := h.hub.End(v.ID, ""); err != nil {
+		t.Fatalf("visit no longer live at 400 s after the top-up: %v", err)
+	}
+	for _, p := range []*signalingtest.Peer{visitor, resident} {
+		if e := waitEvent(t, ctx, p, signaling.TypeEnded); e.Reason != signaling.ReasonOfficer {
+			t.Errorf("ended %+v, want officer (not exhausted)", e)
+		}
+	}
+	var cdrs []ledger.CDR
+	waitFor(t, ctx, "the CDR", func() bool {
+		cdrs, _, err = led.CDRs(ctx, ledger.CDRQuery{AccountID: "res1"}, 0)
+		return err == nil && len(cdrs) == 1
+	})
+	if c := cdrs[0]; c.BilledSeconds != 400 || c.Amount != money.Amount(1_066_667) && c.Amount != money.Amount(1_066_666) {
+		t.Errorf("CDR %+v, want 400 s at $0.16/min", c)
+	}
+	b, err = led.Balance(ctx, "res1")
+	if err != nil || b.Held != 0 || b.Available != 6_000_000-cdrs[0].Amount {
+		t.Errorf("balance %+v, %v; want $6.00 less the charge, nothing held", b, err)
 	}
 }

@@ -2,6 +2,7 @@ package signaling_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -111,4 +112,44 @@ func TestRelayMonitorWindowEnd(t *testing.T) {
 	if got := counter(h.m.Visits.Packets.WithLabelValues("video")); got < 40 {
 		t.Errorf("forwarded video packets = %v", got)
 	}
+}
+
+// TestRelaySinglePort relays a monitored visit with every peer connection
+// of the hub on one UDP port (Config.UDPPort, the deployment setting): the
+// media flows both ways and to the monitor, and closing the hub closes the
+// mux without leaving goroutines behind.
+func TestRelaySinglePort(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	port := freeUDPPort(t)
+	h := newHarness(t, signaling.Config{UDPPort: port})
+	v := h.book("sp1", signaling.KindInFacility, 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	visitor := h.dial(ctx, signaling.RoleVisitor, v.ID, true)
+	resident := h.dial(ctx, signaling.RoleResident, v.ID, true)
+	monitor := h.dial(ctx, signaling.RoleOfficer, v.ID, false)
+	flowing(t, ctx, "visitor", visitor, 20)
+	flowing(t, ctx, "resident", resident, 20)
+	flowing(t, ctx, "monitor", monitor, 40)
+	// Every selected pair ends at the one port.
+	for name, p := range map[string]*signalingtest.Peer{"visitor": visitor, "resident": resident, "monitor": monitor} {
+		pair, err := p.PC.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+		if err != nil || pair == nil {
+			t.Fatalf("%s: no selected pair: %v", name, err)
+		}
+		if int(pair.Remote.Port) != port {
+			t.Errorf("%s reaches the relay at port %d, want %d", name, pair.Remote.Port, port)
+		}
+	}
+}
+
+// freeUDPPort returns a loopback UDP port that was free a moment ago.
+func freeUDPPort(tb testing.TB) int {
+	tb.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
 }

@@ -222,6 +222,14 @@ func (s *session) meter() {
 	}
 }
 
+// topUp passes a deposit on to the bill while the visit is metered; a
+// paused bill picks the new balance up when it resumes.
+func (s *session) topUp() {
+	if t, ok := s.bill.(TopUpper); ok && s.metering && !s.done {
+		t.TopUp()
+	}
+}
+
 // armGrace ends the visit when no participant has been connected for
 // Config.EmptyGrace.
 func (s *session) armGrace() {

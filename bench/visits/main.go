@@ -4,9 +4,17 @@
 // relayed by one in-process signaling.Hub over loopback.
 //
 // The clients run in a child process (this binary with -child), so the
-// parent's CPU time (getrusage RUSAGE_SELF) is the relay's alone. It
-// reports CPU per visit, monitored visits per core, relayed packets per
-// second per core and join latency (socket open to first media) p50/p95.
+// parent's CPU time (getrusage RUSAGE_SELF) is the relay's alone. Over the
+// measurement window it also samples the child's CPU, the packets the
+// clients published and received, and the whole machine's busy time
+// (/proc/stat), so a starved client (fewer packets offered than nominal,
+// or fewer received than the relay sent) or a machine busy with other work
+// is flagged in the output rather than silently lowering the figures.
+//
+// It reports the relay's CPU per visit and per packet, monitored visits
+// per core (as measured, and normalized to the nominal packet rate),
+// packets sent to subscribers per relay core, and join latency (socket
+// open to first media at the client) p50/p95.
 //
 //	go run ./bench/visits -visits 20 -duration 10s
 //
@@ -26,8 +34,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,8 +67,11 @@ type ready struct {
 	Err        string    `json:"err,omitempty"`
 }
 
-type final struct {
-	RxPackets int64 `json:"rx_packets"`
+// sample is the child's counters at one instant of the measurement.
+type sample struct {
+	Sent     int64 `json:"sent"`     // RTP packets published by all peers
+	Received int64 `json:"received"` // RTP packets received by all peers
+	CPU      int64 `json:"cpu_ns"`   // the child's CPU time (user + system)
 }
 
 func main() {
@@ -70,12 +83,13 @@ func main() {
 	pad := flag.Int("pad", 1000, "video payload padding bytes (realistic packet size)")
 	par := flag.Int("parallel", 10, "visits joining at once")
 	prof := flag.String("cpuprofile", "", "write the relay's CPU profile of the measurement here")
+	mux := flag.Bool("udpmux", false, "share one UDP port (Config.UDPPort, the ICE UDP mux) among all relay peers")
 	flag.Parse()
 	var err error
 	if *child {
 		err = runChild()
 	} else {
-		err = runParent(*n, *dur, *vpps, *apps, *pad, *par, *prof)
+		err = runParent(*n, *dur, *vpps, *apps, *pad, *par, *prof, *mux)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "visits:", err)
@@ -83,7 +97,7 @@ func main() {
 	}
 }
 
-func runParent(n int, dur time.Duration, vpps, apps, pad, par int, prof string) error {
+func runParent(n int, dur time.Duration, vpps, apps, pad, par int, prof string, mux bool) error {
 	if n < 1 || n > 200 || dur <= 0 || dur > time.Minute {
 		return errors.New("need 1 ≤ -visits ≤ 200 and 0 < -duration ≤ 60s")
 	}
@@ -114,7 +128,13 @@ func runParent(n int, dur time.Duration, vpps, apps, pad, par int, prof string) 
 	}
 	m := metrics.New()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hub, err := signaling.New(signaling.Config{MaxSockets: 4 * n, IncludeLoopback: true},
+	cfg := signaling.Config{MaxSockets: 4 * n, IncludeLoopback: true}
+	if mux {
+		if cfg.UDPPort, err = freeUDPPort(); err != nil {
+			return err
+		}
+	}
+	hub, err := signaling.New(cfg,
 		signer, signaling.VisitsFunc(func(_ context.Context, id string) (signaling.Visit, error) {
 			v, ok := visits[id]
 			if !ok {
@@ -166,6 +186,17 @@ func runParent(n int, dur time.Duration, vpps, apps, pad, par int, prof string) 
 		return fmt.Errorf("clients: %v %s", err, rd.Err)
 	}
 
+	mark := func() (sample, error) {
+		var sm sample
+		if _, err := io.WriteString(stdin, "mark\n"); err != nil {
+			return sm, err
+		}
+		line, err := out.ReadBytes('\n')
+		if err == nil {
+			err = json.Unmarshal(line, &sm)
+		}
+		return sm, err
+	}
 	if prof != "" {
 		f, err := os.Create(prof)
 		if err != nil {
@@ -176,33 +207,85 @@ func runParent(n int, dur time.Duration, vpps, apps, pad, par int, prof string) 
 			return err
 		}
 	}
-	cpu0, t0, pk0 := cpuSelf(), clk.Now(), forwarded(m)
+	c0, err := mark()
+	if err != nil {
+		return fmt.Errorf("clients: %w", err)
+	}
+	cpu0, t0, pk0, busy0, drop0 := cpuSelf(), clk.Now(), forwarded(m), machineBusy(), udpRcvbufErrors()
 	timer := clk.NewTimer(dur)
 	<-timer.C()
-	cpu1, t1, pk1 := cpuSelf(), clk.Now(), forwarded(m)
+	cpu1, t1, pk1, busy1, drop1 := cpuSelf(), clk.Now(), forwarded(m), machineBusy(), udpRcvbufErrors()
+	c1, err := mark()
 	if prof != "" {
 		pprof.StopCPUProfile()
 	}
 	_ = stdin.Close() // the child stops
-	var fin final
-	if line, err := out.ReadBytes('\n'); err == nil {
-		_ = json.Unmarshal(line, &fin)
-	}
 	_ = cmd.Wait()
+	if err != nil {
+		return fmt.Errorf("clients: %w", err)
+	}
 
-	wall := t1.Sub(t0).Seconds()
-	cores := (cpu1 - cpu0).Seconds() / wall
-	in := float64(pk1-pk0) / wall
-	outPPS := 2 * in // each packet goes to the other side and to the monitor
+	r := result{
+		n: n, nominalIn: float64(2 * n * (vpps + apps)), wall: t1.Sub(t0).Seconds(),
+		relayCPU: (cpu1 - cpu0).Seconds(), clientCPU: time.Duration(c1.CPU - c0.CPU).Seconds(),
+		machineCPU: (busy1 - busy0).Seconds(), ncpu: runtime.NumCPU(),
+		in: float64(pk1 - pk0), sent: float64(c1.Sent - c0.Sent), received: float64(c1.Received - c0.Received),
+		drops: drop1 - drop0,
+	}
 	sort.Float64s(rd.JoinMillis)
-	fmt.Printf("visits: %d monitored 1:1 visits (3 peers each), %d+%d pps per publisher, %.1f s measured\n", n, vpps, apps, wall)
+	fmt.Printf("visits: %d monitored 1:1 visits (3 peers each), %d+%d pps per publisher, %.1f s measured, udpmux %v\n", n, vpps, apps, r.wall, mux)
 	fmt.Printf("joins: %d ok, %d failed; join latency p50 %.0f ms, p95 %.0f ms, max %.0f ms\n",
 		len(rd.JoinMillis), rd.Failed, pct(rd.JoinMillis, 50), pct(rd.JoinMillis, 95), pct(rd.JoinMillis, 100))
-	fmt.Printf("relay CPU: %.3f cores total, %.2f ms CPU per visit-second (%.4f cores per visit)\n", cores, 1000*cores/float64(n), cores/float64(n))
-	fmt.Printf("capacity: %.0f monitored visits per core\n", float64(n)/cores)
-	fmt.Printf("packets: %.0f/s received from publishers, %.0f/s sent to subscribers; %.0f sent packets/s per core\n", in, outPPS, outPPS/cores)
-	fmt.Printf("clients received %d packets in total\n", fin.RxPackets)
+	r.print(os.Stdout)
 	return nil
+}
+
+// result is one measurement window; counts are totals over wall seconds.
+type result struct {
+	n                              int
+	nominalIn                      float64 // packets/s the publishers should offer
+	wall                           float64
+	relayCPU, clientCPU            float64 // CPU seconds
+	machineCPU                     float64 // busy CPU seconds of the whole machine
+	ncpu                           int
+	in, sent, received             float64 // relay received; clients published; clients received
+	drops                          int64   // UDP datagrams the kernel dropped for a full receive buffer (machine-wide)
+	starvedOffer, starvedReceivers bool
+}
+
+// subscribers is how many peers receive each published packet: the other
+// side and the monitor.
+const subscribers = 2
+
+func (r *result) print(w io.Writer) {
+	inPS, sentPS := r.in/r.wall, r.sent/r.wall
+	outPS := subscribers * inPS
+	rxPS := r.received / r.wall
+	cores := r.relayCPU / r.wall
+	usPerIn := 1e6 * r.relayCPU / r.in
+	normCores := usPerIn * r.nominalIn / 1e6 / float64(r.n) // relay cores per visit at the nominal rate
+	r.starvedOffer = sentPS < 0.97*r.nominalIn
+	r.starvedReceivers = rxPS < 0.97*outPS
+	fmt.Fprintf(w, "offered: clients published %.0f packets/s of %.0f nominal (%.1f%%); relay received %.0f/s (%.1f%% of published)\n",
+		sentPS, r.nominalIn, 100*sentPS/r.nominalIn, inPS, 100*inPS/sentPS)
+	fmt.Fprintf(w, "delivered: relay sent %.0f packets/s to subscribers; clients received %.0f/s (%.1f%%)\n", outPS, rxPS, 100*rxPS/outPS)
+	fmt.Fprintf(w, "relay CPU: %.3f cores, %.2f ms CPU per visit-second (%.4f cores per visit); %.1f µs per received packet, %.1f µs per sent packet\n",
+		cores, 1000*cores/float64(r.n), cores/float64(r.n), usPerIn, usPerIn/subscribers)
+	fmt.Fprintf(w, "capacity: %.1f monitored visits per core as measured; %.1f at the nominal %.0f packets/s per visit (%.4f cores per visit)\n",
+		float64(r.n)/cores, 1/normCores, r.nominalIn/float64(r.n), normCores)
+	fmt.Fprintf(w, "forwarding: %.0f sent packets/s per relay core = %.2f × LiveKit's 56,000\n", outPS/cores, outPS/cores/56000)
+	other := r.machineCPU - r.relayCPU - r.clientCPU
+	fmt.Fprintf(w, "machine: %.2f of %d cores busy: relay %.2f, clients %.2f, other processes %.2f; %d UDP datagrams dropped on full receive buffers (all processes)\n",
+		r.machineCPU/r.wall, r.ncpu, cores, r.clientCPU/r.wall, max(other, 0)/r.wall, r.drops)
+	switch {
+	case r.starvedOffer || r.starvedReceivers:
+		fmt.Fprintf(w, "WARNING: clients starved (offered %.1f%% of nominal, received %.1f%% of sent): the per-visit figures are taken below the nominal load; use the normalized capacity or fewer visits\n",
+			100*sentPS/r.nominalIn, 100*rxPS/outPS)
+	case r.machineCPU/r.wall > 0.9*float64(r.ncpu):
+		fmt.Fprintf(w, "WARNING: the machine was saturated (%.2f of %d cores busy): CPU figures include contention\n", r.machineCPU/r.wall, r.ncpu)
+	default:
+		fmt.Fprintln(w, "check: load as offered, every packet delivered (±3%)")
+	}
 }
 
 // forwarded sums metrics Packets{kind}.
@@ -220,6 +303,67 @@ func cpuSelf() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineBusy is the CPU time every CPU of the machine spent on anything
+// but idle and iowait (/proc/stat), 0 where unavailable.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / 100 // USER_HZ
+}
+
+// udpRcvbufErrors is the kernel's count of UDP datagrams dropped because
+// a socket's receive buffer was full (/proc/net/snmp), -1 where unknown.
+func udpRcvbufErrors() int64 {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return -1
+	}
+	var head []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if head == nil {
+			head = f
+			continue
+		}
+		for i, name := range head {
+			if name == "RcvbufErrors" && i < len(f) {
+				n, _ := strconv.ParseInt(f[i], 10, 64)
+				return n
+			}
+		}
+	}
+	return -1
+}
+
+// freeUDPPort finds a loopback UDP port that is free now, for the relay's
+// single-port mux.
+func freeUDPPort() (int, error) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
 func pct(sorted []float64, p float64) float64 {
@@ -303,14 +447,25 @@ func runChild() error {
 			rd.JoinMillis = append(rd.JoinMillis, float64(d)/float64(time.Millisecond))
 		}
 	}
-	if err := json.NewEncoder(os.Stdout).Encode(rd); err != nil {
+	enc := json.NewEncoder(os.Stdout)
+	if err := enc.Encode(rd); err != nil {
 		return err
 	}
-	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it
-	var fin final
+	// Each line the parent writes asks for a sample; EOF ends the run.
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		var sm sample
+		for _, p := range peers {
+			sm.Sent += p.Sent()
+			sm.Received += p.Received("audio").Packets + p.Received("video").Packets
+		}
+		sm.CPU = int64(cpuSelf())
+		if err := enc.Encode(sm); err != nil {
+			return err
+		}
+	}
 	for _, p := range peers {
-		fin.RxPackets += p.Received("audio").Packets + p.Received("video").Packets
 		p.Close()
 	}
-	return json.NewEncoder(os.Stdout).Encode(fin)
+	return nil
 }

@@ -99,9 +99,9 @@ func (d *daemon) loadBook() (*rating.Book, error) {
 // sipAddr is the SIP address actually bound.
 func (d *daemon) sipAddr() string { return d.sw.Addr() }
 
-// funded tells live calls of an account that money landed, so their
-// reservations extend at once; live visits pick it up at the Meter's next
-// extension retry (rating.MeterConfig.ExtendRetry).
+// funded tells live calls and visits of an account that money landed, so
+// their reservations extend at once.
 func (d *daemon) funded(accountID string) {
 	d.sw.TopUp(accountID)
+	d.hub.TopUp(accountID)
 }

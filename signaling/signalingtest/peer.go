@@ -88,6 +88,7 @@ type Peer struct {
 	video, audio     *webrtc.TrackLocalStaticRTP
 	published        atomic.Bool
 	rxVideo, rxAudio struct{ packets, bytes atomic.Int64 }
+	sent             atomic.Int64 // RTP packets published
 	plis             atomic.Int64
 	firstMedia       atomic.Int64 // unix nanos of the first packet received
 	started          time.Time
@@ -292,36 +293,57 @@ func (p *Peer) readRTCP(s *webrtc.RTPSender) {
 	}
 }
 
-// publish writes synthetic RTP at the configured rates until Close.
+// maxCatchUp bounds how much publishing a late ticker makes up at once:
+// a briefly descheduled publisher keeps its nominal rate, a starved one
+// falls behind (and Sent shows it) rather than bursting.
+const maxCatchUp = 100 * time.Millisecond
+
+// publish writes synthetic RTP at the configured rates until Close. The
+// packets due are computed from the time elapsed, not the number of ticks,
+// so a late ticker does not lower the offered load.
 func (p *Peer) publish() {
 	defer p.wg.Done()
 	const tick = 10 * time.Millisecond
-	t := clock.Real{}.NewTicker(tick)
+	clk := clock.Real{}
+	t := clk.NewTicker(tick)
 	defer t.Stop()
 	video := append(append([]byte{0x10}, VP8Keyframe...), make([]byte, p.opts.VideoPad)...)
 	vp := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true}, Payload: video}
 	ap := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true}, Payload: OpusSilence}
 	var vCredit, aCredit float64
+	last := clk.Now()
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
 		case <-t.C():
 		}
-		vCredit += float64(p.opts.VideoPPS) * tick.Seconds()
-		aCredit += float64(p.opts.AudioPPS) * tick.Seconds()
+		now := clk.Now()
+		el := min(now.Sub(last), maxCatchUp).Seconds()
+		last = now
+		vCredit += float64(p.opts.VideoPPS) * el
+		aCredit += float64(p.opts.AudioPPS) * el
+		var n int64
 		for ; vCredit >= 1; vCredit-- {
 			vp.SequenceNumber++
 			vp.Timestamp += uint32(90000 / p.opts.VideoPPS)
-			_ = p.video.WriteRTP(vp)
+			if p.video.WriteRTP(vp) == nil {
+				n++
+			}
 		}
 		for ; aCredit >= 1; aCredit-- {
 			ap.SequenceNumber++
 			ap.Timestamp += 960
-			_ = p.audio.WriteRTP(ap)
+			if p.audio.WriteRTP(ap) == nil {
+				n++
+			}
 		}
+		p.sent.Add(n)
 	}
 }
+
+// Sent returns how many RTP packets this peer has published.
+func (p *Peer) Sent() int64 { return p.sent.Load() }
 
 func (p *Peer) readTrack(t *webrtc.TrackRemote) {
 	defer p.wg.Done()
