@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"ipcs/internal/money"
@@ -49,9 +50,11 @@ func TestDefaultCaps(t *testing.T) {
 		{"video jail 20", "2025-06-01", Video, Jail, 20, "0.25", "FCC 24-75"},
 		{"before first schedule uses first", "2020-01-01", Audio, Prison, 1, "0.06", "FCC 24-75"},
 		{"day before interim", "2026-04-05", Audio, Prison, 1, "0.06", "FCC 24-75"},
-		{"interim compliance date", "2026-04-06", Audio, Prison, 1, "0.11", "FCC 25-75"},
-		{"interim smallest jails", "2026-04-06", Audio, Jail, 49, "0.19", "FCC 25-75"},
-		{"interim smallest jails video", "2026-04-06", Video, Jail, 10, "0.44", "FCC 25-75"},
+		// The interim figures are not verified yet: the 2024 caps keep
+		// applying past the compliance date (the stricter choice).
+		{"unverified interim keeps 2024 caps", "2026-04-06", Audio, Prison, 1, "0.06", "FCC 24-75"},
+		{"unverified interim smallest jails", "2026-04-06", Audio, Jail, 49, "0.12", "FCC 24-75"},
+		{"unverified interim smallest jails video", "2026-04-06", Video, Jail, 10, "0.25", "FCC 24-75"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,8 +64,34 @@ func TestDefaultCaps(t *testing.T) {
 			}
 		})
 	}
-	if got, _ := c.For(d("2026-05-01"), Audio, Jail, 10); got.Additive != 2*money.Cent || got.Verified {
-		t.Errorf("interim additive/verified = %s/%v", got.Additive, got.Verified)
+	if got, _ := c.For(d("2026-05-01"), Audio, Jail, 10); got.Order != "FCC 24-75" || !got.Verified {
+		t.Errorf("unverified interim schedule applied: %+v", got)
+	}
+
+	// Once the interim table is marked verified it applies from its
+	// compliance date, with its additive.
+	verified, err := ParseCaps([]byte(strings.Replace(string(fccCaps), "verified: false", "verified: true", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		day   string
+		typ   FacilityType
+		adp   int
+		want  string
+		order string
+	}{
+		{"2026-04-05", Prison, 1, "0.06", "FCC 24-75"},
+		{"2026-04-06", Prison, 1, "0.11", "FCC 25-75"},
+		{"2026-04-06", Jail, 49, "0.19", "FCC 25-75"},
+	} {
+		got, ok := verified.For(d(tt.day), Audio, tt.typ, tt.adp)
+		if !ok || got.Rate != mustAmount(t, tt.want) || got.Order != tt.order {
+			t.Errorf("verified interim on %s: %+v, want %s %s", tt.day, got, tt.want, tt.order)
+		}
+	}
+	if got, _ := verified.For(d("2026-05-01"), Audio, Jail, 10); got.Additive != 2*money.Cent {
+		t.Errorf("verified interim additive = %s, want 0.02", got.Additive)
 	}
 }
 
@@ -120,17 +149,27 @@ tariffs:
 	}
 }
 
-func TestInterimCapAllowsHigherRateFromComplianceDate(t *testing.T) {
+func TestInterimCapNeedsVerification(t *testing.T) {
 	in := facilityYAML + `
 tariffs:
   - {id: t, version: 1, facility: f, service: audio, effective: "2026-04-06", rates: {local: {rate: "0.13"}}}
 `
-	// Jail of 500 ADP: interim cap 0.11 + 0.02 additive (reported figures).
-	if _, err := ParseBook([]byte(in), "ok.yaml"); err != nil {
+	// Jail of 500 ADP: the reported interim cap 0.11 + 0.02 additive would
+	// allow 0.13, but its figures are unverified, so the 2024 cap of 0.07
+	// still refuses it.
+	if _, err := ParseBook([]byte(in), "unverified.yaml"); !errors.Is(err, ErrCapExceeded) {
+		t.Fatalf("err = %v, want ErrCapExceeded under the verified 2024 cap", err)
+	}
+	caps, err := ParseCaps([]byte(strings.Replace(string(fccCaps), "verified: false", "verified: true", 1)))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ParseBook([]byte(strings.Replace(in, "2026-04-06", "2026-04-05", 1)), "early.yaml"); !errors.Is(err, ErrCapExceeded) {
-		t.Fatalf("err = %v, want ErrCapExceeded", err)
+	if _, err := LoadBookWithCaps(caps, fstest.MapFS{"ok.yaml": {Data: []byte(in)}}, "ok.yaml"); err != nil {
+		t.Fatalf("with a verified interim table: %v", err)
+	}
+	early := strings.Replace(in, "2026-04-06", "2026-04-05", 1)
+	if _, err := LoadBookWithCaps(caps, fstest.MapFS{"early.yaml": {Data: []byte(early)}}, "early.yaml"); !errors.Is(err, ErrCapExceeded) {
+		t.Fatalf("before the compliance date: err = %v, want ErrCapExceeded", err)
 	}
 }
 

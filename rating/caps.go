@@ -133,7 +133,12 @@ func (c *Caps) For(d time.Time, svc Service, typ FacilityType, adp int) (Cap, bo
 	day := civilOf(d)
 	s := c.schedules[0]
 	for _, x := range c.schedules[1:] {
-		if !day.before(x.effective) {
+		if !day.before(x.effective) && (x.verified || !s.verified) {
+			// A schedule whose figures were not checked against the
+			// Federal Register never replaces a checked one: until its
+			// table is verified, the last verified caps (the stricter
+			// 2024 ones) keep applying, so no unverified figure can let a
+			// higher rate through.
 			s = x
 		}
 	}
