@@ -276,3 +276,89 @@ func TestBatchWithFailingWrite(t *testing.T) {
 		f.checkClean(t)
 	})
 }
+
+// TestSameKeyConcurrently reserves with one key from many goroutines at
+// once (on PostgreSQL they race across group-commit batches, where the
+// losers' statements fail on the key and their batches run again
+// without them): every caller gets the one reservation, one hold is
+// taken, and Check is clean.
+func TestSameKeyConcurrently(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		f := newFixture(t, be, ledger.Config{})
+		f.account(t, "r1", "fac", 10*money.Dollar)
+		f.account(t, "r2", "fac", 10*money.Dollar)
+		const n = 32
+		ids := make(chan string, n)
+		var wg sync.WaitGroup
+		for g := 0; g < n; g++ {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				r, err := f.l.Reserve(ctx, ledger.ReserveRequest{Key: "same", AccountID: "r1", SessionID: "s", Want: money.Dollar})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids <- r.ID
+			}()
+			go func() { // other accounts' ops share the batches
+				defer wg.Done()
+				key := fmt.Sprint("other", g)
+				r, err := f.l.Reserve(ctx, ledger.ReserveRequest{Key: key, AccountID: "r2", SessionID: key, Want: money.Cent})
+				if err == nil {
+					_, err = f.l.Commit(ctx, ledger.CommitRequest{ReservationID: r.ID, Amount: money.Cent})
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(ids)
+		first := ""
+		for id := range ids {
+			if first == "" {
+				first = id
+			}
+			if id != first {
+				t.Fatalf("two reservations for one key: %s and %s", first, id)
+			}
+		}
+		if b := f.balance(t, "r1"); b.Held != money.Dollar || b.Available != 9*money.Dollar {
+			t.Fatalf("balance %+v, want one dollar held", b)
+		}
+		if b := f.balance(t, "r2"); b.Held != 0 || b.Available != 10*money.Dollar-n*money.Cent {
+			t.Fatalf("other account %+v", b)
+		}
+		f.checkClean(t)
+	})
+}
+
+// TestKeyReuseAcrossKinds uses one idempotency key for operations of
+// different kinds: the second is a conflict whichever path (the
+// one-statement fast path or a transaction) runs it, and writes nothing.
+func TestKeyReuseAcrossKinds(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		f := newFixture(t, be, ledger.Config{})
+		f.account(t, "r1", "fac", 10*money.Dollar)
+		if _, err := f.l.Credit(ctx, ledger.CreditRequest{Key: "k-credit", AccountID: "r1", Amount: money.Cent, Reason: "t"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.l.Reserve(ctx, ledger.ReserveRequest{Key: "k-credit", AccountID: "r1", Want: money.Dollar}); !errors.Is(err, ledger.ErrIdempotencyConflict) {
+			t.Fatalf("reserve with a credit's key: %v", err)
+		}
+		if _, err := f.l.Reserve(ctx, ledger.ReserveRequest{Key: "k-res", AccountID: "r1", Want: money.Dollar}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.l.Charge(ctx, ledger.ChargeRequest{Key: "k-res", AccountID: "r1", Amount: money.Cent, Service: "stamp"}); !errors.Is(err, ledger.ErrIdempotencyConflict) {
+			t.Fatalf("charge with a reservation's key: %v", err)
+		}
+		if _, err := f.l.Deposit(ctx, ledger.DepositRequest{Key: "k-res", AccountID: "r1", Amount: money.Dollar, DepositorID: "v"}); !errors.Is(err, ledger.ErrIdempotencyConflict) {
+			t.Fatalf("deposit with a reservation's key: %v", err)
+		}
+		if b := f.balance(t, "r1"); b.Available != 9*money.Dollar+money.Cent || b.Held != money.Dollar {
+			t.Fatalf("balance %+v", b)
+		}
+		f.checkClean(t)
+	})
+}

@@ -38,8 +38,10 @@
 // version, and every state change of a reservation is a conditional
 // UPDATE on its status, so a settlement racing a commit moves money once.
 // On a store that implements OneShot (PostgreSQL), Reserve and Commit
-// are each one statement in an implicit transaction, with the same
-// conditional UPDATEs (fastpath.go). The SQLite store batches concurrent
+// are each one statement, with the same conditional UPDATEs
+// (fastpath.go), which the store group-commits with other callers'
+// statements in one transaction, sorted by the lock order of
+// lockorder.go. The SQLite store batches concurrent
 // operations into group commits through a writer and a sync goroutine
 // that it owns (see ledger/sqlite).
 //

@@ -1,9 +1,10 @@
 package ledger
 
 // Single-statement fast paths for stores that implement OneShot
-// (PostgreSQL). Each statement does all of an operation's writes in one
-// implicit transaction, so an operation costs one round trip and one WAL
-// flush instead of a BEGIN, five statements and a COMMIT. The statements
+// (PostgreSQL). Each statement does all of an operation's writes, so an
+// operation costs one statement instead of a BEGIN, five statements and
+// a COMMIT; the store group-commits many such statements in one
+// transaction and one round trip (ledger/postgres, group.go). The statements
 // are PostgreSQL's dialect (data-modifying CTEs, $n placeholders with
 // explicit casts) and mirror the portable Update path exactly: the same
 // conditional UPDATEs, the same rows, the same lock order (reservation

@@ -61,6 +61,15 @@ const (
 	available = available - CASE WHEN available < ? THEN available ELSE ? END,
 	held = held + CASE WHEN available < ? THEN available ELSE ? END
 WHERE id = ? AND status = 'active' AND available >= ? RETURNING last_move`
+	// qHoldNew is qHold for a reserve: it also requires the idempotency
+	// key to be unused, so that the first use of a key needs no separate
+	// look-up (one statement fewer); when it matches no row, the key is
+	// looked up to tell a replay or conflict from a refusal.
+	qHoldNew = `UPDATE ledger_accounts SET
+	last_move = CASE WHEN available < ? THEN available ELSE ? END,
+	available = available - CASE WHEN available < ? THEN available ELSE ? END,
+	held = held + CASE WHEN available < ? THEN available ELSE ? END
+WHERE id = ? AND status = 'active' AND available >= ? AND NOT EXISTS (SELECT 1 FROM ledger_ops WHERE key = ?) RETURNING last_move`
 	qAccountState = `SELECT status, available FROM ledger_accounts WHERE id = ?`
 )
 

@@ -28,6 +28,10 @@ type Ledger struct {
 	prefix string        // random per process: ids never collide across nodes or restarts
 	seq    atomic.Uint64 // id counter
 
+	// holds knows the account of this Ledger's open reservations: the
+	// lock order of their single-statement commits (lockorder.go).
+	holds holdIndex
+
 	// zonesMu guards zones, a cache of loaded locations by name.
 	zonesMu sync.Mutex
 	zones   map[string]*time.Location

@@ -50,11 +50,12 @@ func (l *Ledger) Reserve(ctx context.Context, req ReserveRequest) (Reservation, 
 	if o, ok := l.store.(OneShot); ok {
 		id := l.newID('r')
 		var granted int64
-		err := o.QueryOne(ctx, pgReserve, []any{req.Key, req.AccountID, int64(req.Want), int64(min), id, req.SessionID,
+		err := o.QueryOne(ctx, reserveOrder(req.AccountID), pgReserve, []any{req.Key, req.AccountID, int64(req.Want), int64(min), id, req.SessionID,
 			l.cfg.NodeID, int64(expires.Sub(now) / time.Microsecond), micros(expires), micros(now), int64(h)}, &granted)
 		switch {
 		case err == nil:
 			res.ID, res.Granted, res.Expires = id, money.Amount(granted), expires.UTC()
+			l.holds.add(id, req.AccountID)
 			l.observe(kindReserve, now, false, nil)
 			return res, nil
 		case !errors.Is(err, ErrNoRow) && !errors.Is(err, ErrRetry):
@@ -65,18 +66,27 @@ func (l *Ledger) Reserve(ctx context.Context, req ReserveRequest) (Reservation, 
 		// Replay, conflict, refusal or race: the Update path explains it.
 	}
 	err := l.update(ctx, kindReserve, &res.Replayed, func(ctx context.Context, tx Tx) error {
-		rec, found, err := lookupOp(ctx, tx, req.Key, kindReserve, h)
+		// The hold also checks that the key is new (qHoldNew); only when
+		// it moves nothing is the key looked up: a replay, a conflict or,
+		// for a new key, a refusal (whyNot). Nothing is written before.
+		w := int64(req.Want)
+		var moved int64
+		err := tx.QueryRow(ctx, qHoldNew, w, w, w, w, w, w, req.AccountID, int64(min), req.Key).Scan(&moved)
+		if errors.Is(err, ErrNoRow) {
+			rec, found, err := lookupOp(ctx, tx, req.Key, kindReserve, h)
+			if err != nil {
+				return err
+			}
+			if found {
+				res.ID, res.Granted, res.Expires, res.Replayed = rec.ref, rec.amount, rec.at, true
+				return nil
+			}
+			return whyNot(ctx, tx, req.AccountID)
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("ledger: hold: %w", err)
 		}
-		if found {
-			res.ID, res.Granted, res.Expires, res.Replayed = rec.ref, rec.amount, rec.at, true
-			return nil
-		}
-		granted, err := hold(ctx, tx, req.AccountID, req.Want, min)
-		if err != nil {
-			return err
-		}
+		granted := money.Amount(moved)
 		id := l.newID('r')
 		if _, err := tx.Exec(ctx, qInsertReservation, id, req.AccountID, req.SessionID, l.cfg.NodeID,
 			int64(granted), int64(expires.Sub(now)/time.Microsecond), micros(expires), micros(now)); err != nil {
@@ -91,6 +101,9 @@ func (l *Ledger) Reserve(ctx context.Context, req ReserveRequest) (Reservation, 
 	})
 	if err != nil {
 		return Reservation{}, err
+	}
+	if _, ok := l.store.(OneShot); ok {
+		l.holds.add(res.ID, req.AccountID)
 	}
 	return res, nil
 }
@@ -193,8 +206,12 @@ func (l *Ledger) Commit(ctx context.Context, req CommitRequest) (CommitReceipt, 
 	var rc CommitReceipt
 	if o, ok := l.store.(OneShot); ok {
 		rc = CommitReceipt{ReservationID: req.ReservationID, Charged: req.Amount}
+		order := ""
+		if account := l.holds.take(req.ReservationID); account != "" {
+			order = commitOrder(account, req.ReservationID)
+		}
 		var held int64
-		err := o.QueryOne(ctx, pgCommit, commitArgs(req, now), &rc.AccountID, &held)
+		err := o.QueryOne(ctx, order, pgCommit, commitArgs(req, now), &rc.AccountID, &held)
 		switch {
 		case err == nil:
 			rc.Released, rc.At = money.Amount(held)-req.Amount, now.UTC()
@@ -280,6 +297,7 @@ func (l *Ledger) Release(ctx context.Context, reservationID string) error {
 		return fmt.Errorf("%w: release", ErrInvalid)
 	}
 	now := l.clk.Now()
+	l.holds.forget(reservationID)
 	var replayed bool
 	return l.update(ctx, kindRelease, &replayed, func(ctx context.Context, tx Tx) error {
 		var (

@@ -10,7 +10,9 @@ import (
 
 const (
 	qExpired = `SELECT id FROM ledger_reservations WHERE status = 'open' AND expires_us <= ? ORDER BY expires_us LIMIT ?`
-	qOwned   = `SELECT id FROM ledger_reservations WHERE status = 'open' AND node = ? LIMIT ?`
+	// qOwned walks the open reservations (the partial index on
+	// expires_us; open ones are few) and keeps this node's.
+	qOwned = `SELECT id FROM ledger_reservations WHERE status = 'open' AND node = ? ORDER BY expires_us LIMIT ?`
 	// qClaimSettle closes a stale reservation, charging the last
 	// checkpointed usage capped at the hold. It is conditional on the
 	// reservation still being open and stale, so settling twice, or
@@ -127,6 +129,9 @@ func (l *Ledger) settleOne(ctx context.Context, id, node string) (bool, error) {
 		return insertCDR(ctx, tx, &CDR{SessionID: session, ReservationID: id, AccountID: account, Ended: now,
 			BilledSeconds: usedSeconds, Amount: money.Amount(charged), Cause: "settled"}, now)
 	})
+	if settled {
+		l.holds.forget(id)
+	}
 	if err == nil && settled && l.m != nil {
 		l.m.Settled.Inc()
 	}

@@ -51,14 +51,24 @@ type Rows interface {
 }
 
 // OneShot is an optional Store capability: QueryOne runs one statement
-// as a transaction of its own (autocommit: one round trip) and scans its
+// atomically (all of its writes or none) and durably, and scans its
 // single result row into dest. It returns ErrNoRow when the statement
 // returned no row, and ErrRetry (wrapped) when it lost a race.
+//
+// A store may run several callers' statements in one transaction and one
+// round trip (group commit), answering each only after that transaction
+// committed; a statement that fails is then taken out and the others run
+// again without it, so one caller's failure never undoes another's
+// statement. order is the statement's lock order: within a shared
+// transaction statements run sorted by order, and every statement locks
+// rows only in that order (its resident account, and a reservation just
+// before its account), so two shared transactions cannot deadlock. A
+// statement with order "" runs in a transaction of its own.
 //
 // ledger/postgres implements it. The Ledger then runs Reserve and Commit
 // as ONE statement each, with data-modifying CTEs in PostgreSQL's dialect
 // (see fastpath.go), and falls back to the Update path whenever that
 // statement does not succeed outright (a replay, a refusal, a race).
 type OneShot interface {
-	QueryOne(ctx context.Context, query string, args []any, dest ...any) error
+	QueryOne(ctx context.Context, order, query string, args []any, dest ...any) error
 }

@@ -4,10 +4,22 @@
 // # Concurrency
 //
 // Each Update is one PostgreSQL transaction (READ COMMITTED) on a pooled
-// connection; QueryOne (ledger.OneShot) is one statement in an implicit
-// transaction, one round trip, which the Ledger uses for Reserve and
-// Commit. Concurrent transactions from many goroutines and nodes share
-// WAL flushes, PostgreSQL's own group commit. The ledger's
+// connection. QueryOne (ledger.OneShot: the Ledger's one-statement
+// Reserve and Commit) is group-committed: a bounded queue
+// (Config.MaxInFlight; full: ledger.ErrOverload) feeds Config.Writers
+// writer goroutines, each of which takes every op queued while it was
+// busy (up to Config.MaxBatch) and sends them as ONE transaction in ONE
+// round trip (BEGIN, the statements sorted by their lock order, COMMIT,
+// pipelined), answering each op once COMMIT returned. A statement that
+// fails aborts PostgreSQL's transaction; its op alone gets the error and
+// the batch is sent again without it, so no op is undone by another's
+// failure. Each op is still one conditional statement inside a
+// transaction, so the multi-node guarantees below are unchanged. Several
+// writers keep the server busy while one batch waits for its WAL flush,
+// and concurrent transactions from many goroutines and nodes share WAL
+// flushes, PostgreSQL's own group commit. Close stops the writers,
+// answers what is queued with ledger.ErrClosed and waits for the batches
+// in flight. The ledger's
 // conditional statements (the reservation's UPDATE … WHERE available >=
 // min) make two nodes unable to overdraw an account; row locks are taken
 // reservation before account, so they cannot deadlock one another.
@@ -18,7 +30,8 @@
 //
 // Serialization failures, deadlocks and unique violations come back as
 // ledger.ErrRetry (the Ledger runs the operation again); other database
-// errors are wrapped.
+// errors are wrapped. A group commit whose COMMIT or connection fails
+// fails every op of the batch.
 package postgres
 
 import (
@@ -42,25 +55,60 @@ type Config struct {
 	// statement each (ledger.OneShot), so more connections put more
 	// commits into each of PostgreSQL's WAL flushes.
 	MaxConns int32
-	// MaxInFlight bounds concurrent operations; beyond it Update returns
+	// MaxInFlight bounds concurrent operations, and separately the ops
+	// queued for a group commit; beyond it Update and QueryOne return
 	// ledger.ErrOverload. Default 1024.
 	MaxInFlight int
+	// Writers is the number of group-commit writers, each sending one
+	// batch (one transaction) at a time on a pooled connection. Default
+	// 2: one batch is in PostgreSQL's WAL flush while the next executes;
+	// more writers make smaller batches (more commits) for little gain
+	// (docs/PERFORMANCE.md, "Ledger").
+	Writers int
+	// MaxBatch bounds the ops in one group commit. Default 128.
+	MaxBatch int
 }
 
 // Validate reports the first bad field.
 func (c Config) Validate() error {
-	if c.MaxConns < 0 || c.MaxInFlight < 0 {
-		return fmt.Errorf("ledger/postgres: negative MaxConns or MaxInFlight")
+	if c.MaxConns < 0 || c.MaxInFlight < 0 || c.Writers < 0 || c.MaxBatch < 0 {
+		return fmt.Errorf("ledger/postgres: negative MaxConns, MaxInFlight, Writers or MaxBatch")
 	}
 	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxConns == 0 {
+		c.MaxConns = 32
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 1024
+	}
+	if c.Writers == 0 {
+		c.Writers = 2
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 128
+	}
+	return c
 }
 
 // Store is the PostgreSQL ledger.Store.
 type Store struct {
 	pool *pgxpool.Pool
+	cfg  Config
 	sem  chan struct{}
 	// binds caches '?' → '$n' rewrites by query text.
 	binds sync.Map
+
+	queue chan *op      // ops waiting for a group commit
+	stop  chan struct{} // closed by Close: the writers drain and end
+	wg    sync.WaitGroup
+
+	// mu guards closed; QueryOne holds it shared while it enqueues so
+	// that nothing enters the queue after Close has begun draining it.
+	mu     sync.RWMutex
+	closed bool
 }
 
 // Open connects to dsn (postgres://…; a search_path parameter selects the
@@ -69,12 +117,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.MaxConns == 0 {
-		cfg.MaxConns = 32
-	}
-	if cfg.MaxInFlight == 0 {
-		cfg.MaxInFlight = 1024
-	}
+	cfg = cfg.withDefaults()
 	pc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("ledger/postgres: parse address: %w", err)
@@ -84,10 +127,15 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger/postgres: connect: %w", err)
 	}
-	s := &Store{pool: pool, sem: make(chan struct{}, cfg.MaxInFlight)}
+	s := &Store{pool: pool, cfg: cfg, sem: make(chan struct{}, cfg.MaxInFlight),
+		queue: make(chan *op, cfg.MaxInFlight), stop: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
+	}
+	s.wg.Add(cfg.Writers)
+	for range cfg.Writers {
+		go s.writer()
 	}
 	return s, nil
 }
@@ -114,8 +162,18 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pool.
+// Close stops the group-commit writers (queued ops fail with
+// ledger.ErrClosed; batches in flight finish) and closes the pool.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
 	s.pool.Close()
 	return nil
 }
@@ -140,23 +198,6 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, ledger.Tx) 
 		return fmt.Errorf("ledger/postgres: commit: %w", classify(err))
 	}
 	return nil
-}
-
-// QueryOne runs one statement as its own transaction (one round trip on
-// a pooled connection) and scans its row into dest; it implements
-// ledger.OneShot. The query uses PostgreSQL's $n placeholders.
-func (s *Store) QueryOne(ctx context.Context, q string, args []any, dest ...any) error {
-	select {
-	case s.sem <- struct{}{}:
-	default:
-		return ledger.ErrOverload
-	}
-	defer func() { <-s.sem }()
-	err := s.pool.QueryRow(ctx, q, args...).Scan(dest...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ledger.ErrNoRow
-	}
-	return classify(err)
 }
 
 // View runs fn in a read-only REPEATABLE READ transaction: one snapshot.

@@ -48,7 +48,10 @@ var schema = []string{
 	closed_us BIGINT NOT NULL
 ) WITH (fillfactor = 70)`,
 	`CREATE INDEX IF NOT EXISTS ledger_reservations_open ON ledger_reservations (expires_us) WHERE status = 'open'`,
-	`CREATE INDEX IF NOT EXISTS ledger_reservations_node ON ledger_reservations (node) WHERE status = 'open'`,
+	// Recover finds a node's open reservations through the open index
+	// (few rows); an index of their own cost every reserve and commit a
+	// b-tree insert and delete. Dropped from files made before.
+	`DROP INDEX IF EXISTS ledger_reservations_node`,
 	`CREATE TABLE IF NOT EXISTS ledger_journal (
 	id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	op_key TEXT NOT NULL,

@@ -47,7 +47,10 @@ var schema = []string{
 	closed_us INTEGER NOT NULL
 ) WITHOUT ROWID`,
 	`CREATE INDEX IF NOT EXISTS ledger_reservations_open ON ledger_reservations (expires_us) WHERE status = 'open'`,
-	`CREATE INDEX IF NOT EXISTS ledger_reservations_node ON ledger_reservations (node) WHERE status = 'open'`,
+	// Recover finds a node's open reservations through the open index
+	// (few rows); an index of their own cost every reserve and commit a
+	// b-tree insert and delete. Dropped from files made before.
+	`DROP INDEX IF EXISTS ledger_reservations_node`,
 	`CREATE TABLE IF NOT EXISTS ledger_journal (
 	id INTEGER PRIMARY KEY,
 	op_key TEXT NOT NULL,
