@@ -28,7 +28,7 @@ func (s *Switch) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	start := s.clk.Now()
 	if err := s.enter(); err != nil {
 		res, a := s.response(req, err)
-		s.met.Attempts.WithLabelValues(a.outcome).Inc()
+		s.ctr.attempt(a.outcome).Inc()
 		_ = tx.Respond(res)
 		return
 	}
@@ -48,8 +48,15 @@ func (s *Switch) rejected(req *sip.Request, c *call, err error, a wireAnswer, st
 	if a.outcome == "" { // a plain challenge: the phone will answer it
 		return
 	}
-	s.met.Attempts.WithLabelValues(a.outcome).Inc()
+	s.ctr.attempt(a.outcome).Inc()
 	s.met.SetupSeconds.Observe(s.clk.Now().Sub(start).Seconds())
+	lvl := slog.LevelInfo
+	if a.outcome == outcomeError {
+		lvl = slog.LevelError
+	}
+	if !s.log.Enabled(context.Background(), lvl) {
+		return
+	}
 	attrs := []any{"sip_call_id", callIDOf(req), "status", a.status, "cause", err.Error()}
 	if c != nil {
 		attrs = append(attrs, "phone", c.ident.phoneID, "facility", c.ident.facility)
@@ -59,10 +66,6 @@ func (s *Switch) rejected(req *sip.Request, c *call, err error, a wireAnswer, st
 		if c.auth.dest != "" {
 			attrs = append(attrs, "to", MaskNumber(c.auth.dest))
 		}
-	}
-	lvl := slog.LevelInfo
-	if a.outcome == outcomeError {
-		lvl = slog.LevelError
 	}
 	s.log.Log(context.Background(), lvl, "call refused", attrs...)
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -35,6 +36,22 @@ type authenticator struct {
 	lifetime time.Duration
 	secret   [32]byte
 	trusted  []trustedNet
+
+	// cur is the nonce of the current second with its challenge header
+	// values: a nonce depends only on the second, so the HMAC and the
+	// header formatting run once a second, not once per challenge, and
+	// checking the nonce a phone echoes back is a string compare.
+	cur atomic.Pointer[nonceSecond]
+}
+
+// nonceSecond is one second's nonce, its WWW-Authenticate values (one
+// per algorithm, stale=false) and the previous second's nonce.
+type nonceSecond struct {
+	sec      int64
+	nonce    string
+	values   []string
+	prevSec  int64
+	prevOnce string
 }
 
 type trustedNet struct {
@@ -49,8 +66,9 @@ type challengeError struct {
 	nonce  string
 	realm  string
 	algs   []string
-	phone  string // username that failed, for logs ("" if none)
-	reason string // why, for logs
+	values []string // preformatted header values (stale=false), or nil
+	phone  string   // username that failed, for logs ("" if none)
+	reason string   // why, for logs
 }
 
 func (e *challengeError) Error() string {
@@ -66,6 +84,12 @@ func (e *challengeError) Unwrap() error { return e.err }
 // preference (RFC 8760 §3).
 func (e *challengeError) headers() []sip.Header {
 	hs := make([]sip.Header, 0, len(e.algs))
+	if e.values != nil {
+		for _, v := range e.values {
+			hs = append(hs, sip.NewHeader("WWW-Authenticate", v))
+		}
+		return hs
+	}
 	for _, alg := range e.algs {
 		c := digest.Challenge{Realm: e.realm, Nonce: e.nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: e.stale}
 		hs = append(hs, sip.NewHeader("WWW-Authenticate", c.String()))
@@ -89,8 +113,35 @@ func newAuthenticator(cfg *Config) (*authenticator, error) {
 }
 
 func (a *authenticator) nonce(now time.Time) string {
+	return a.second(now).nonce
+}
+
+// second returns the current second's nonce and challenge values.
+func (a *authenticator) second(now time.Time) *nonceSecond {
+	sec := now.Unix()
+	old := a.cur.Load()
+	if old != nil && old.sec == sec {
+		return old
+	}
+	ns := &nonceSecond{sec: sec, nonce: a.makeNonce(sec), values: make([]string, 0, len(a.algs))}
+	for _, alg := range a.algs {
+		c := digest.Challenge{Realm: a.realm, Nonce: ns.nonce, Algorithm: alg, QOP: []string{"auth"}}
+		ns.values = append(ns.values, c.String())
+	}
+	if old != nil {
+		ns.prevSec, ns.prevOnce = old.sec, old.nonce
+	}
+	// A racing goroutine may store its own copy for the same second:
+	// both are identical, so either may win.
+	if old == nil || old.sec < sec {
+		a.cur.CompareAndSwap(old, ns)
+	}
+	return ns
+}
+
+func (a *authenticator) makeNonce(sec int64) string {
 	var ts [8]byte
-	binary.BigEndian.PutUint64(ts[:], uint64(now.Unix()))
+	binary.BigEndian.PutUint64(ts[:], uint64(sec))
 	m := hmac.New(sha256.New, a.secret[:])
 	m.Write(ts[:])
 	return hex.EncodeToString(ts[:]) + "." + hex.EncodeToString(m.Sum(nil)[:16])
@@ -98,6 +149,14 @@ func (a *authenticator) nonce(now time.Time) string {
 
 // checkNonce reports whether n is one of ours, and whether it is still fresh.
 func (a *authenticator) checkNonce(n string, now time.Time) (ours, fresh bool) {
+	if ns := a.cur.Load(); ns != nil && n != "" {
+		switch n {
+		case ns.nonce:
+			return true, a.fresh(ns.sec, now)
+		case ns.prevOnce:
+			return true, a.fresh(ns.prevSec, now)
+		}
+	}
 	tsHex, macHex, ok := strings.Cut(n, ".")
 	if !ok || len(tsHex) != 16 || len(macHex) != 32 {
 		return false, false
@@ -106,22 +165,32 @@ func (a *authenticator) checkNonce(n string, now time.Time) (ours, fresh bool) {
 	if _, err := hex.Decode(ts[:], []byte(tsHex)); err != nil {
 		return false, false
 	}
-	got := make([]byte, 16)
-	if _, err := hex.Decode(got, []byte(macHex)); err != nil {
+	var got [16]byte
+	if _, err := hex.Decode(got[:], []byte(macHex)); err != nil {
 		return false, false
 	}
 	m := hmac.New(sha256.New, a.secret[:])
 	m.Write(ts[:])
-	if !hmac.Equal(got, m.Sum(nil)[:16]) {
+	if !hmac.Equal(got[:], m.Sum(nil)[:16]) {
 		return false, false
 	}
-	issued := time.Unix(int64(binary.BigEndian.Uint64(ts[:])), 0)
-	age := now.Sub(issued)
-	return true, age >= -time.Minute && age <= a.lifetime
+	return true, a.fresh(int64(binary.BigEndian.Uint64(ts[:])), now)
+}
+
+// fresh reports whether a nonce issued at unix second sec is still valid
+// at now (a minute of clock skew between nodes tolerated).
+func (a *authenticator) fresh(sec int64, now time.Time) bool {
+	age := now.Sub(time.Unix(sec, 0))
+	return age >= -time.Minute && age <= a.lifetime
 }
 
 func (a *authenticator) challenge(now time.Time, err error, stale bool, phone, reason string) *challengeError {
-	return &challengeError{err: err, stale: stale, nonce: a.nonce(now), realm: a.realm, algs: a.algs, phone: phone, reason: reason}
+	ns := a.second(now)
+	e := &challengeError{err: err, stale: stale, nonce: ns.nonce, realm: a.realm, algs: a.algs, phone: phone, reason: reason}
+	if !stale {
+		e.values = ns.values
+	}
+	return e
 }
 
 // authenticate identifies the sender of req at now.

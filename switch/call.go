@@ -61,7 +61,7 @@ type call struct {
 	s         *Switch
 	id        string
 	sipCallID string
-	log       *slog.Logger
+	log       callLog
 	ident     identity
 	auth      authorization
 	quote     rating.Quote
@@ -84,8 +84,9 @@ type call struct {
 	ended    chan rating.Event // the Meter's Ended (cap 1)
 	reack    chan struct{}     // a stray 2xx needs a new ACK (cap 1)
 
-	wg   sync.WaitGroup // INFO senders
-	done bool           // end ran; only the call goroutine touches it
+	wg         sync.WaitGroup // INFO senders
+	done       bool           // end ran; only the call goroutine touches it
+	failStatus int            // the final answer reject sent the phone, for end's log line
 }
 
 // run drives the call from the admitted INVITE to its end.
@@ -93,7 +94,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	s := c.s
 	c.ctx, c.cancel = context.WithCancelCause(s.ctx)
 	defer c.cancel(nil)
-	c.log = s.log.With("call_id", c.id, "account_id", c.auth.resident.id, "facility", c.auth.facility.id)
+	c.log = callLog{c}
 	c.phoneBye = make(chan struct{}, 1)
 	c.trunkBye = make(chan struct{}, 1)
 	c.events = make(chan rating.Event, 4)
@@ -127,8 +128,10 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.phoneID = c.phone.ID
 	s.register(c, c.phoneID)
-	c.log.Info("call placed", "phone", c.ident.phoneID, "to", MaskNumber(c.auth.dest),
-		"privileged", c.auth.privileged, "max_seconds", c.quote.MaxSeconds)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) { // MaskNumber allocates
+		c.log.Debug("call placed", "phone", c.ident.phoneID, "to", MaskNumber(c.auth.dest),
+			"privileged", c.auth.privileged, "max_seconds", c.quote.MaxSeconds)
+	}
 
 	if outcome, err := c.ring(req); err != nil {
 		c.reject(err)
@@ -152,7 +155,8 @@ func (c *call) reject(err error) {
 	if rerr := c.phone.Respond(a.status, a.phrase, nil, hs...); rerr != nil {
 		c.log.Debug("final answer to phone failed", "status", a.status, "error", rerr)
 	}
-	c.log.Info("call failed", "status", a.status, "cause", err.Error())
+	c.failStatus = a.status
+	c.log.Debug("call failed", "status", a.status, "cause", err)
 }
 
 // ring places the trunk leg and relays its answers to the phone until
@@ -281,10 +285,10 @@ func (c *call) answer() error {
 	c.trunkID = c.trunk.ID
 	s.dialogs[c.trunkID] = c
 	s.mu.Unlock()
-	ackCtx, cancel := s.timeoutCtx(context.WithoutCancel(c.ctx), s.cfg.ByeTimeout)
-	err := c.trunk.Ack(ackCtx)
-	cancel()
-	if err != nil {
+	// No timer for the ACK: it is sent without a transaction and
+	// sipgo v1.7.2's Ack ignores its ctx (WriteAck writes straight to the
+	// transport), so a bound would only cost a timer and a context per call.
+	if err := c.trunk.Ack(context.WithoutCancel(c.ctx)); err != nil {
 		c.log.Warn("ACK to trunk failed", "error", err)
 	}
 	m, err := s.meter.Start(rating.SessionSpec{
@@ -357,7 +361,7 @@ func (c *call) reAck() {
 // hangs up, the Meter ends it, an officer ends it, or the switch closes.
 func (c *call) talk() {
 	s := c.s
-	s.met.Attempts.WithLabelValues(outcomeAnswered).Inc()
+	s.ctr.attempt(outcomeAnswered).Inc()
 	s.met.SetupSeconds.Observe(c.answered.Sub(c.started).Seconds())
 	res := sip.NewResponseFromRequest(c.phone.InviteRequest, sip.StatusOK, "OK", nil)
 	if body := c.trunk.InviteResponse.Body(); len(body) > 0 {
@@ -377,7 +381,7 @@ func (c *call) talk() {
 		}
 		return
 	}
-	c.log.Info("call answered")
+	c.log.Debug("call answered")
 	for {
 		select {
 		case <-c.phoneBye:
@@ -398,9 +402,7 @@ func (c *call) talk() {
 				c.warn(ev.Remaining)
 			}
 		case <-c.reack:
-			ctx, cancel := s.timeoutCtx(c.ctx, s.cfg.ByeTimeout)
-			_ = c.trunk.Ack(ctx)
-			cancel()
+			_ = c.trunk.Ack(c.ctx) // no transaction: see answer
 		case <-c.ctx.Done():
 			if errors.Is(context.Cause(c.ctx), errOfficer) {
 				c.end(causeOfficer, "")
@@ -419,7 +421,7 @@ func (c *call) warn(remaining time.Duration) {
 	s := c.s
 	s.met.Warnings.Inc()
 	text := remainingText(remaining)
-	c.log.Info("call warning", "remaining_seconds", int64(remaining.Seconds()))
+	c.log.Debug("call warning", "remaining_seconds", int64(remaining.Seconds()))
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -491,7 +493,7 @@ func (c *call) byeLeg(l leg, why cause) {
 		err = c.trunk.WriteBye(ctx, bye)
 	}
 	if err != nil {
-		s.met.ByeFailures.WithLabelValues(l.String()).Inc()
+		s.ctr.byeFail[l].Inc()
 		c.log.Warn("BYE not confirmed", "leg", l.String(), "error", err)
 	}
 }
@@ -541,11 +543,11 @@ func (c *call) end(why cause, outcome string) {
 	c.wg.Wait()
 	now := s.clk.Now()
 	if outcome != "" {
-		s.met.Attempts.WithLabelValues(outcome).Inc()
+		s.ctr.attempt(outcome).Inc()
 		s.met.SetupSeconds.Observe(now.Sub(c.started).Seconds())
 	}
 	if why.cutoff != "" && !c.answered.IsZero() {
-		s.met.Cutoffs.WithLabelValues(why.cutoff).Inc()
+		s.ctr.cutoff(why.cutoff).Inc()
 	}
 	billed := int64(0)
 	if !c.answered.IsZero() {
@@ -576,15 +578,17 @@ func (c *call) end(why cause, outcome string) {
 		Privileged:     c.auth.privileged,
 	}
 	c.settle(cdr, usage)
-	s.unregister(c, c.phoneID, c.trunkIDLocked())
-	c.log.Info("call ended", "cause", why.name, "answered", !c.answered.IsZero(),
-		"billed_seconds", billed, "amount", usage.Amount.String(), "to", MaskNumber(c.auth.dest))
-}
-
-func (c *call) trunkIDLocked() string {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	return c.trunkID
+	s.unregister(c)
+	// The one Info line per call (others are Debug: at 1,000 calls/s a
+	// line per call event costs more than the rest of the call's logic).
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		args := []any{"cause", why.name, "answered", !c.answered.IsZero(),
+			"billed_seconds", billed, "amount", usage.Amount.String(), "to", MaskNumber(c.auth.dest)}
+		if c.failStatus != 0 {
+			args = append(args, "status", c.failStatus)
+		}
+		c.log.Info("call ended", args...)
+	}
 }
 
 // settle closes the reservation exactly once and stores the CDR. It runs

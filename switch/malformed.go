@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
-
-	"ipcs/metrics"
 )
 
 // Malformed kinds (the ipcs_sip_malformed_total kind label).
@@ -26,7 +24,7 @@ const (
 // counted, and its log line is sampled: peers cannot fill the logs.
 type inputGuard struct {
 	max  int
-	met  *metrics.Calls
+	met  *counters // nil: count nothing (the test phone, the demo trunk)
 	log  *slog.Logger
 	seen atomic.Uint64 // drops so far, for sampling
 }
@@ -59,7 +57,7 @@ func (g *inputGuard) filter(p sip.TransportReadProps, data []byte) ([]byte, erro
 
 func (g *inputGuard) count(kind string) {
 	if g.met != nil {
-		g.met.Malformed.WithLabelValues(kind).Inc()
+		g.met.malformedKind(kind).Inc()
 	}
 }
 
