@@ -105,12 +105,15 @@ func (c Config) withDefaults() Config {
 
 // Store is the SQLite ledger.Store.
 type Store struct {
-	write   *sql.DB   // our writer's pool on the shared file: one connection
-	wconn   *sql.Conn // that connection, held by the writer for the Store's lifetime
-	read    *sql.DB   // our read-only pool
-	cfg     Config
-	m       *metrics.Ledger
-	rstmt   stmtCache
+	write *sql.DB   // our writer's pool on the shared file: one connection
+	wconn *sql.Conn // that connection, held by the writer for the Store's lifetime
+	read  *sql.DB   // our read-only pool
+	cfg   Config
+	m     *metrics.Ledger
+	rstmt stmtCache
+	// readers bounds concurrent read transactions to ReadConns, leaving
+	// the read pool's last connection free for preparing statements.
+	readers chan struct{}
 	walPath string // the -wal file the syncer fsyncs
 
 	queue   chan *request
@@ -185,11 +188,16 @@ func Open(ctx context.Context, db *sqldb.DB, cfg Config, m *metrics.Ledger) (*St
 		write.Close()
 		return nil, fmt.Errorf("ledger/sqlite: open read pool: %w", err)
 	}
-	read.SetMaxOpenConns(cfg.ReadConns)
-	read.SetMaxIdleConns(cfg.ReadConns)
+	// One connection more than read transactions may hold: a transaction
+	// that meets a statement not yet in rstmt prepares it on the pool, and
+	// with every connection held by such transactions that prepare would
+	// wait forever (readers gates View to ReadConns).
+	read.SetMaxOpenConns(cfg.ReadConns + 1)
+	read.SetMaxIdleConns(cfg.ReadConns + 1)
 	s := &Store{
 		write: write, wconn: wconn, read: read, cfg: cfg, m: m,
 		rstmt:   stmtCache{db: read},
+		readers: make(chan struct{}, cfg.ReadConns),
 		walPath: db.DSN + "-wal",
 		queue:   make(chan *request, cfg.QueueLen),
 		pending: make(chan *batch, maxPending),
@@ -246,6 +254,12 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, ledger.Tx) 
 
 // View runs fn in a read transaction (a WAL snapshot) on the read pool.
 func (s *Store) View(ctx context.Context, fn func(context.Context, ledger.Tx) error) error {
+	select {
+	case s.readers <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.readers }()
 	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("ledger/sqlite: begin read: %w", err)
