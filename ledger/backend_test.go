@@ -2,10 +2,7 @@ package ledger_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -71,35 +68,7 @@ func sqliteBackend(tb testing.TB) backend {
 // dropped when tb ends.
 func pgSchemaDSN(tb testing.TB) string {
 	tb.Helper()
-	base := testutil.PostgresDSN(tb)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "ledger_test_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			tb.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Error(err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
+	return testutil.PostgresSchemaDSN(tb, "ledger_test_")
 }
 
 func postgresBackend(tb testing.TB) backend {

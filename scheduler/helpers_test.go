@@ -3,9 +3,6 @@ package scheduler
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -33,37 +30,11 @@ func openSQLite(tb testing.TB) *sqldb.DB {
 // at cleanup, so that tests never see each other's rows.
 func openPostgres(tb testing.TB) *sqldb.DB {
 	tb.Helper()
-	dsn := testutil.PostgresDSN(tb)
-	ctx := context.Background()
-	admin, err := sqldb.Open(ctx, dsn)
+	db, err := sqldb.Open(context.Background(), testutil.PostgresSchemaDSN(tb, "sched_test_"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "sched_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		tb.Fatal(err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	db, err := sqldb.Open(ctx, u.String())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		db.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close()
-	})
+	tb.Cleanup(func() { db.Close() })
 	return db
 }
 

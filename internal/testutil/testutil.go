@@ -6,8 +6,11 @@ package testutil
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
@@ -143,4 +146,46 @@ func ignorable(stack string) bool {
 		}
 	}
 	return strings.Contains(stack, "goroutine running on other thread")
+}
+
+// PostgresSchemaDSN creates a schema of its own (named prefix + random
+// hex) on the test PostgreSQL and returns an address whose search_path
+// selects it, so tests never see each other's rows; the schema is dropped
+// when tb ends. Like PostgresDSN it skips locally and fails in CI when no
+// server answers.
+func PostgresSchemaDSN(tb testing.TB, prefix string) string {
+	tb.Helper()
+	base := PostgresDSN(tb)
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		tb.Fatal(err)
+	}
+	schema := prefix + hex.EncodeToString(b[:])
+	exec := func(q string) error {
+		db, err := sql.Open("pgx", base)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err = db.ExecContext(ctx, q)
+		return err
+	}
+	if err := exec("CREATE SCHEMA " + schema); err != nil {
+		tb.Fatalf("create schema %s: %v", schema, err)
+	}
+	tb.Cleanup(func() {
+		if err := exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

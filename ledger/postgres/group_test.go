@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"runtime"
 	"strings"
@@ -22,35 +20,7 @@ import (
 // an address selecting it; the schema is dropped when tb ends.
 func testDSN(tb testing.TB) string {
 	tb.Helper()
-	base := testutil.PostgresDSN(tb)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "ledger_pg_test_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			tb.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Error(err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
+	return testutil.PostgresSchemaDSN(tb, "ledger_pg_test_")
 }
 
 // waitFor waits until cond holds, failing tb after a deadline.
