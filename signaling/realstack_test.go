@@ -140,6 +140,17 @@ func TestRatingBillerRealStack(t *testing.T) {
 		b, err := led.Balance(ctx, "res1")
 		return err == nil && b.Held == 1_000_000
 	})
+	// The ledger answers before the Meter applies the grant: wait for the
+	// Meter to count the extension, or the next jump may see the old end.
+	waitFor(t, ctx, "the Meter's extension", func() bool {
+		var n float64
+		for _, r := range []string{"ok", "partial"} {
+			var d dto.Metric
+			_ = rs.m.Meter.Extensions.WithLabelValues(r).Write(&d)
+			n += d.GetCounter().GetValue()
+		}
+		return n >= 1
+	})
 	clk.Advance(130 * time.Second) // to 260 s: past the 2-minute warning
 	for _, p := range []*signalingtest.Peer{visitor, resident} {
 		if e := waitEvent(t, ctx, p, signaling.TypeWarning); e.Reason != "funds" || e.Remaining < 110 || e.Remaining > 120 {
