@@ -50,7 +50,7 @@ func (d *daemon) startSwitch(ctx context.Context) error {
 	}
 	sw, err := callswitch.New(callswitch.Config{Listen: d.cfg.SIP, Trunk: trunk, TrustedNetworks: trusted},
 		dir, d.book, d.ledger, d.meter, d.metrics.Calls,
-		callswitch.WithClock(d.clock), callswitch.WithLogger(d.log.With("component", "callswitch")))
+		callswitch.WithClock(d.clock), callswitch.WithLogger(d.log))
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func (d *daemon) openLedger(ctx context.Context) (*ledger.Ledger, error) {
 		return nil, fmt.Errorf("ledger: unsupported database %s", d.db.Dialect)
 	}
 	l, err := ledger.New(store, ledger.Config{NodeID: d.cfg.NodeID}, d.clock, d.metrics.Ledger,
-		ledger.WithLogger(d.log.With("component", "ledger")))
+		ledger.WithLogger(d.log))
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ func (d *daemon) startSignaling() error {
 		UDPPort:         d.cfg.WebRTCPort,
 		NAT1To1IPs:      d.cfg.WebRTCPublicIPs,
 	}, d.signer, signaling.SchedulerVisits(d.sched), biller, d.metrics.Visits,
-		signaling.WithClock(d.clock), signaling.WithLogger(d.log.With("component", "signaling")))
+		signaling.WithClock(d.clock), signaling.WithLogger(d.log))
 	if err != nil {
 		return fmt.Errorf("signaling: %w", err)
 	}

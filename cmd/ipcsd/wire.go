@@ -49,7 +49,7 @@ func (d *daemon) wire(ctx context.Context) error {
 	lh.Register(d.mux)
 
 	sched, err := scheduler.New(ctx, scheduler.Config{}, d.db, d.signer, d.clock, d.metrics.Scheduler,
-		scheduler.WithLogger(d.log.With("component", "scheduler")),
+		scheduler.WithLogger(d.log),
 		scheduler.WithCrediter(visitCrediter{d.ledger}))
 	if err != nil {
 		return fmt.Errorf("scheduler: %w", err)
