@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"testing"
@@ -73,12 +75,27 @@ INSERT INTO t VALUES ('lock', 0)`); err != nil {
 		k   string
 		err error
 	}
+	// marker names this test's statement among the server's sessions
+	// (other test runs may share the server).
+	marker := fmt.Sprintf("gc-%d", rand.Int64())
 	first := make(chan error, 1)
 	go func() {
 		var k string
-		first <- s.QueryOne(ctx, "0", `UPDATE t SET v = v + 1 WHERE k = 'lock' RETURNING k`, nil, &k)
+		first <- s.QueryOne(ctx, "0", `UPDATE t SET v = v + 1 WHERE k = 'lock' /* `+marker+` */ RETURNING k`, nil, &k)
 	}()
-	waitFor(t, "the writer to take the first op", func() bool { return len(s.queue) == 0 && len(first) == 0 })
+	// The writer has taken the first op once its statement waits on the
+	// row lock; an empty queue alone could mean the op was not sent yet.
+	waitFor(t, "the writer to block on the first op", func() bool {
+		// pg_stat_activity is a snapshot kept until the end of the
+		// transaction asking; drop it so each look sees the present.
+		if _, err := lock.Exec(ctx, `SELECT pg_stat_clear_snapshot()`); err != nil {
+			return false
+		}
+		var n int
+		err := lock.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()`, marker).Scan(&n)
+		return err == nil && n == 1
+	})
 	ops := []struct {
 		order, k string
 		v        int64
