@@ -25,24 +25,37 @@ type listener struct {
 
 // listen binds UDP (and TCP on the same port when withTCP) on addr and
 // serves srv on them until Close. Port 0 picks a free port for both.
-func listen(srv *sipgo.Server, addr string, withTCP bool, log *slog.Logger) (*listener, error) {
+// bound, if not nil, is told the bound address before anything is served,
+// so that handlers may read what it sets without a race.
+func listen(srv *sipgo.Server, addr string, withTCP bool, bound func(*net.UDPAddr), log *slog.Logger) (*listener, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, err
 	}
 	l := &listener{}
-	if l.udp, err = net.ListenUDP("udp", ua); err != nil {
-		return nil, fmt.Errorf("listen udp %s: %w", addr, err)
+	// With port 0 the kernel picks a free UDP port, which another
+	// process may hold for TCP: pick again a few times before giving up.
+	for try := 0; ; try++ {
+		if l.udp, err = net.ListenUDP("udp", ua); err != nil {
+			return nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		if !withTCP {
+			break
+		}
+		bound := l.udp.LocalAddr().(*net.UDPAddr)
+		if l.tcp, err = net.ListenTCP("tcp", &net.TCPAddr{IP: bound.IP, Port: bound.Port}); err == nil {
+			break
+		}
+		l.udp.Close()
+		if ua.Port != 0 || try == 7 {
+			return nil, fmt.Errorf("listen tcp %s: %w", bound, err)
+		}
 	}
 	// Best effort: the kernel caps both at net.core.[rw]mem_max.
 	_ = l.udp.SetReadBuffer(socketBuffer)
 	_ = l.udp.SetWriteBuffer(socketBuffer)
-	if withTCP {
-		bound := l.udp.LocalAddr().(*net.UDPAddr)
-		if l.tcp, err = net.ListenTCP("tcp", &net.TCPAddr{IP: bound.IP, Port: bound.Port}); err != nil {
-			l.udp.Close()
-			return nil, fmt.Errorf("listen tcp %s: %w", bound, err)
-		}
+	if bound != nil {
+		bound(l.addr())
 	}
 	l.wg.Add(1)
 	go func() {

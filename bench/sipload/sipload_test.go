@@ -235,7 +235,7 @@ func startChallenger(tb testing.TB, log *slog.Logger) string {
 	})
 	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
 	srv.OnBye(respondOK)
-	lis, err := listen(srv, "127.0.0.1:0", true, log)
+	lis, err := listen(srv, "127.0.0.1:0", true, nil, log)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,17 +69,16 @@ func newCaller(cfg Config, clk clock.Clock, log *slog.Logger) (*caller, error) {
 		c.srv.OnRequest(m, respondOK)
 	}
 	c.srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
-	if c.lis, err = listen(c.srv, cfg.Local, cfg.Transport == "tcp", c.log); err != nil {
+	setAddr := func(a *net.UDPAddr) { c.localHost, c.localPort = a.IP.String(), a.Port }
+	if c.lis, err = listen(c.srv, cfg.Local, cfg.Transport == "tcp", setAddr, c.log); err != nil {
 		c.ua.Close()
 		return nil, err
 	}
-	bound := c.lis.addr()
-	c.localHost, c.localPort = bound.IP.String(), bound.Port
 	opts := []sipgo.ClientOption{sipgo.WithClientHostname(c.localHost)}
 	if cfg.Transport == "udp" {
 		// Send from the listening socket: one socket, big buffers, and the
 		// peer's responses and requests come back to the same port.
-		opts = append(opts, sipgo.WithClientConnectionAddr(bound.String()))
+		opts = append(opts, sipgo.WithClientConnectionAddr(c.lis.addr().String()))
 	}
 	if c.cli, err = sipgo.NewClient(c.ua, opts...); err != nil {
 		c.Close()

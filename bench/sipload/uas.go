@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"net"
 	"sync/atomic"
 
 	"github.com/emiago/sipgo"
@@ -51,12 +52,11 @@ func newTrunk(cfg Config, log *slog.Logger) (*trunk, error) {
 	t.srv.OnBye(t.onBye)
 	t.srv.OnCancel(t.onCancel)
 	t.srv.OnOptions(respondOK)
-	if t.lis, err = listen(t.srv, cfg.UAS, true, t.log); err != nil {
+	setAddr := func(a *net.UDPAddr) { t.host, t.port = a.IP.String(), a.Port }
+	if t.lis, err = listen(t.srv, cfg.UAS, true, setAddr, t.log); err != nil {
 		t.ua.Close()
 		return nil, err
 	}
-	a := t.lis.addr()
-	t.host, t.port = a.IP.String(), a.Port
 	return t, nil
 }
 
