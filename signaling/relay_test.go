@@ -2,7 +2,6 @@ package signaling_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -120,7 +119,7 @@ func TestRelayMonitorWindowEnd(t *testing.T) {
 // mux without leaving goroutines behind.
 func TestRelaySinglePort(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	port := freeUDPPort(t)
+	port := testutil.FreeUDPPort(t)
 	h := newHarness(t, signaling.Config{UDPPort: port})
 	v := h.book("sp1", signaling.KindInFacility, 10*time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -141,15 +140,4 @@ func TestRelaySinglePort(t *testing.T) {
 			t.Errorf("%s reaches the relay at port %d, want %d", name, pair.Remote.Port, port)
 		}
 	}
-}
-
-// freeUDPPort returns a loopback UDP port that was free a moment ago.
-func freeUDPPort(tb testing.TB) int {
-	tb.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }

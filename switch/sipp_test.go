@@ -3,7 +3,6 @@ package callswitch
 import (
 	"bytes"
 	"context"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -25,7 +24,7 @@ func TestSIPpInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trunkPort := freeUDPPort(t)
+	trunkPort := testutil.FreeUDPPort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var uasOut bytes.Buffer
@@ -46,12 +45,12 @@ func TestSIPpInterop(t *testing.T) {
 		"-timeout", "40s", "-timeout_error", "-nostdin", "-trace_err", "-error_file", filepath.Join(t.TempDir(), "uac_err.log"))
 	out, err := uac.CombinedOutput()
 	if err != nil {
-		t.Errorf("SIPp UAC: %v\n%s", err, tail(out))
+		t.Errorf("SIPp UAC: %v\n%s", err, testutil.Tail(out))
 	}
 	select {
 	case err := <-uasDone:
 		if err != nil {
-			t.Errorf("SIPp UAS: %v\n%s", err, tail(uasOut.Bytes()))
+			t.Errorf("SIPp UAS: %v\n%s", err, testutil.Tail(uasOut.Bytes()))
 		}
 	case <-ctx.Done():
 		t.Error("SIPp UAS did not finish")
@@ -61,21 +60,4 @@ func TestSIPpInterop(t *testing.T) {
 		t.Errorf("answered = %v, want %d", got, calls)
 	}
 	e.cdrs("r-1001", calls*2/3)
-}
-
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-func tail(b []byte) []byte {
-	if len(b) > 3000 {
-		return b[len(b)-3000:]
-	}
-	return b
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,7 +112,7 @@ func TestDaemonSIPpInterop(t *testing.T) {
 	os.WriteFile(csv, []byte(b.String()), 0o600)
 
 	const calls = 30
-	trunkPort := freePort(t)
+	trunkPort := testutil.FreeUDPPort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var uasOut bytes.Buffer
@@ -135,12 +134,12 @@ func TestDaemonSIPpInterop(t *testing.T) {
 	out, err := uac.CombinedOutput()
 	if err != nil {
 		errs, _ := os.ReadFile(filepath.Join(dir, "uac_err.log"))
-		t.Fatalf("SIPp UAC against ipcsd: %v\n%s\n%s\n%s", err, tailBytes(out), tailBytes(errs), d.Logs())
+		t.Fatalf("SIPp UAC against ipcsd: %v\n%s\n%s\n%s", err, testutil.Tail(out), testutil.Tail(errs), d.Logs())
 	}
 	select {
 	case err := <-uasDone:
 		if err != nil {
-			t.Fatalf("SIPp UAS (trunk): %v\n%s", err, tailBytes(uasOut.Bytes()))
+			t.Fatalf("SIPp UAS (trunk): %v\n%s", err, testutil.Tail(uasOut.Bytes()))
 		}
 	case <-ctx.Done():
 		t.Fatal("SIPp UAS did not finish")
@@ -162,21 +161,4 @@ func TestDaemonSIPpInterop(t *testing.T) {
 	if len(res.CDRs) != calls {
 		t.Fatalf("CDRs = %d, want %d", len(res.CDRs), calls)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-func tailBytes(b []byte) []byte {
-	if len(b) > 3000 {
-		return b[len(b)-3000:]
-	}
-	return b
 }
