@@ -455,6 +455,9 @@ if has memory && (( IPCSD_READY )); then
 		(
 			sleep $((MEM_CALLS / MEM_RAMP + MEM_HOLD / 2 + 3))
 			tok=$(admin_token)
+			# The Go runtime's own split: live heap, stacks, GC headroom.
+			curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^(go_memstats_|go_goroutines|process_resident|go_gc_gogc|ipcs_calls_active)' \
+				> "$OUT/ipcsd-memstats.txt" || true
 			curl -fsS -H "Authorization: Bearer $tok" -o "$OUT/ipcsd-heap.pprof" \
 				"http://127.0.0.1:$HTTP_PORT/debug/pprof/heap" \
 				&& go tool pprof -top -sample_index=inuse_space -nodecount=40 "$OUT/ipcsd" "$OUT/ipcsd-heap.pprof" \

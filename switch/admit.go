@@ -13,11 +13,12 @@ import (
 	"ipcs/rating"
 )
 
-// onInvite handles a new INVITE. The handler goroutine becomes the
-// call's goroutine: sipgo terminates an INVITE transaction whose handler
-// returns before a final answer, so the handler must stay until then, and
-// staying for the whole call keeps every state change of the call on one
-// goroutine. It is counted in the calls WaitGroup, so Close waits for it.
+// onInvite handles a new INVITE. The handler goroutine runs the call's
+// set-up: sipgo terminates an INVITE transaction whose handler returns
+// before a final answer, so the handler stays until the phone's ACK (or
+// the call's end) and then returns; an answered call holds no goroutine
+// (see call). The call keeps its place in the calls WaitGroup until its
+// end, so Close waits for it.
 func (s *Switch) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil {
 		if _, ok := to.Params.Get("tag"); ok {
@@ -29,18 +30,41 @@ func (s *Switch) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err := s.enter(); err != nil {
 		res, a := s.response(req, err)
 		s.ctr.attempt(a.outcome).Inc()
-		_ = tx.Respond(res)
+		s.answerRefusal(tx, res, a)
 		return
 	}
-	defer s.leave()
+	handedOff := false
+	defer func() {
+		if !handedOff { // refused, or admit panicked (guarded answers that)
+			s.leave()
+		}
+	}()
 	c, err := s.admit(req, tx, start)
 	if err != nil {
 		res, a := s.response(req, err)
 		s.rejected(req, c, err, a, start)
-		_ = tx.Respond(res)
+		s.answerRefusal(tx, res, a)
 		return
 	}
-	c.run(req, tx)
+	handedOff = true
+	c.run(req, tx) // the call calls leave when it ends
+}
+
+// answerRefusal sends an INVITE's final refusal. The digest challenge
+// (every call's first INVITE), 400 and 503 are answered statelessly, as
+// a proxy's sl module does: the transaction is dropped at once instead of
+// being kept for 64*T1 (or T4 after the ACK) with the INVITE and the
+// answer, so a burst of new calls or garbage costs no state. A lost
+// answer is sent again when the phone retransmits the INVITE; the ACK
+// that follows matches nothing and is absorbed by onAck. The policy
+// refusals (402, 403, 404) keep their transaction: a retransmitted INVITE
+// must get the same answer, not be counted as a second PIN failure.
+func (s *Switch) answerRefusal(tx sip.ServerTransaction, res *sip.Response, a wireAnswer) {
+	_ = tx.Respond(res)
+	switch a.status {
+	case sip.StatusUnauthorized, sip.StatusProxyAuthRequired, sip.StatusBadRequest, sip.StatusServiceUnavailable:
+		tx.Terminate()
+	}
 }
 
 // rejected counts and logs an INVITE refused before a call existed.

@@ -2,7 +2,9 @@ package callswitch
 
 import (
 	"context"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -97,6 +99,9 @@ func BenchmarkLiveCalls(b *testing.B) {
 		}
 		e.eventually(func() bool { return e.sw.ActiveCalls() == liveCalls }, "%d live calls", liveCalls)
 		heap1, stack1 := inUse()
+		if path := os.Getenv("LIVECALLS_HEAPPROFILE"); path != "" {
+			writeHeapProfile(b, path) // the plateau's live objects, for pprof
+		}
 		b.ReportMetric(float64(heap1+stack1-heap0-stack0)/1024/liveCalls, "KiB/call")
 		b.ReportMetric(float64(stack1-stack0)/1024/liveCalls, "stack-KiB/call")
 		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/liveCalls, "goroutines/call")
@@ -112,6 +117,19 @@ func BenchmarkLiveCalls(b *testing.B) {
 		}
 		hwg.Wait()
 		e.eventually(func() bool { return e.sw.ActiveCalls() == 0 }, "calls to end")
+	}
+}
+
+// writeHeapProfile writes the heap profile (in-use objects as of the
+// last GC) to path. Run with -memprofilerate 1 for every allocation.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }
 

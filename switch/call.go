@@ -54,9 +54,19 @@ var (
 	causeError        = cause{name: "error", reason: q850(41, "temporary failure")}
 )
 
-// call is one call session: it owns its ctx (a child of the switch's),
-// its goroutine (the INVITE handler's) and helpers under wg, and ends
-// exactly once in end, which settles the money and writes the CDR.
+// call is one call session: it owns its ctx (a child of the switch's)
+// and its helpers under wg, and ends exactly once in end, which settles
+// the money and writes the CDR.
+//
+// Its state changes on one goroutine at a time. From the INVITE to the
+// phone's ACK that is the INVITE handler's goroutine (sipgo terminates an
+// INVITE transaction whose handler returns before the final answer).
+// After the ACK the call holds no goroutine: the events that concern it
+// (a BYE from either leg, the Meter's warnings and end, a 2xx to ACK
+// again, its ctx ending) are merged into pend by post, and the first one
+// starts a goroutine that handles them in order and exits when none is
+// left. A parked call costs its struct and sipgo's dialog state, not a
+// goroutine stack.
 type call struct {
 	s         *Switch
 	id        string
@@ -69,8 +79,9 @@ type call struct {
 	started   time.Time
 	answered  time.Time
 
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	stopWatch func() bool // unhooks the ctx watcher (set at hand-off)
 
 	phone   *sipgo.DialogServerSession
 	trunk   *sipgo.DialogClientSession
@@ -78,42 +89,47 @@ type call struct {
 	trunkID string // guarded by s.mu (set at answer)
 	metered atomic.Pointer[rating.Metered]
 
-	phoneBye chan struct{} // the phone's BYE was answered (cap 1)
-	trunkBye chan struct{} // the trunk's BYE was answered (cap 1)
-	events   chan rating.Event
-	ended    chan rating.Event // the Meter's Ended (cap 1)
-	reack    chan struct{}     // a stray 2xx needs a new ACK (cap 1)
+	// qmu guards pend, running and closed.
+	qmu     sync.Mutex
+	pend    pending
+	running bool // a goroutine owns the call (handler or drain)
+	closed  bool // end began: later events are dropped
 
 	wg         sync.WaitGroup // INFO senders
-	done       bool           // end ran; only the call goroutine touches it
+	done       bool           // end ran; touched only by the goroutine that owns the call
 	failStatus int            // the final answer reject sent the phone, for end's log line
 }
 
-// run drives the call from the admitted INVITE to its end.
+// Events of an answered call, merged as bits in pending.flags.
+const (
+	evPhoneBye uint8 = 1 << iota // the phone's BYE was answered
+	evTrunkBye                   // the trunk's BYE was answered
+	evEnded                      // the Meter ended the session (reason in pending)
+	evStop                       // the call's ctx ended: officer or shutdown
+	evWarning                    // the Meter warns (remaining in pending)
+	evReack                      // a stray 2xx needs a new ACK
+)
+
+// pending is the call's unhandled events: at most one of each kind (a
+// later warning supersedes an earlier one), so a flood of stray 2xx or
+// warnings cannot grow it.
+type pending struct {
+	flags     uint8
+	ended     rating.EndReason
+	remaining time.Duration
+}
+
+// run drives the call from the admitted INVITE to the phone's ACK (or
+// to its end, if it fails before), on the INVITE handler's goroutine.
+// The call holds a place in the switch's calls WaitGroup from enter until
+// end finishes.
 func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	s := c.s
 	c.ctx, c.cancel = context.WithCancelCause(s.ctx)
-	defer c.cancel(nil)
 	c.log = callLog{c}
-	c.phoneBye = make(chan struct{}, 1)
-	c.trunkBye = make(chan struct{}, 1)
-	c.events = make(chan rating.Event, 4)
-	c.ended = make(chan rating.Event, 1)
-	c.reack = make(chan struct{}, 1)
+	c.running = true // this goroutine owns the call until it hands it off
 	s.met.Active.Inc()
-	defer s.met.Active.Dec()
-	defer func() {
-		if r := recover(); r != nil {
-			s.met.Panics.Inc()
-			c.log.Error("panic in call", "panic", fmt.Sprint(r))
-			if c.answered.IsZero() {
-				c.reject(ErrPanic)
-				c.end(causeError, outcomeError)
-			} else {
-				c.end(causeError, "")
-			}
-		}
-	}()
+	defer c.recoverPanic()
 
 	var err error
 	c.phone, err = s.phoneUA.ReadInvite(req, tx)
@@ -139,6 +155,25 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.talk()
+}
+
+// recoverPanic ends the call after a panic on the goroutine that owns it:
+// counted, logged, answered 500 if the phone has no final answer yet.
+func (c *call) recoverPanic() {
+	r := recover()
+	if r == nil {
+		return
+	}
+	c.s.met.Panics.Inc()
+	c.log.Error("panic in call", "panic", fmt.Sprint(r))
+	switch {
+	case c.done: // end itself panicked; its deferred cleanup still ran
+	case c.answered.IsZero():
+		c.reject(ErrPanic)
+		c.end(causeError, outcomeError)
+	default:
+		c.end(causeError, "")
+	}
 }
 
 // reject sends the phone the final answer for err. A cancelled call
@@ -325,21 +360,96 @@ func (c *call) maxSeconds() int64 {
 	return int64(lim / time.Second)
 }
 
-// onMeter is the Meter's callback: it must not block, so it only hands
-// the event to the call's goroutine. Warnings and extensions may be
-// dropped when four are pending (the next one supersedes them); Ended has
-// its own slot and is never dropped.
+// onMeter is the Meter's callback: it must not block, so it only posts
+// the event to the call. A warning supersedes an unhandled earlier one;
+// Ended is never lost.
 func (c *call) onMeter(ev rating.Event) {
-	if ev.Kind == rating.Ended {
-		select {
-		case c.ended <- ev:
-		default:
-		}
+	switch ev.Kind {
+	case rating.Ended:
+		c.post(pending{flags: evEnded, ended: ev.Reason})
+	case rating.Warning:
+		c.post(pending{flags: evWarning, remaining: ev.Remaining})
+	}
+}
+
+// post merges ev into the call's pending events. If no goroutine owns the
+// call, it starts one to handle them (drain); otherwise the owner sees
+// them before it lets go. Events after end began are dropped. It never
+// blocks: sipgo handlers and the Meter call it.
+func (c *call) post(ev pending) {
+	c.qmu.Lock()
+	if c.closed {
+		c.qmu.Unlock()
 		return
 	}
-	select {
-	case c.events <- ev:
+	c.pend.flags |= ev.flags
+	if ev.flags&evEnded != 0 {
+		c.pend.ended = ev.ended
+	}
+	if ev.flags&evWarning != 0 {
+		c.pend.remaining = ev.remaining
+	}
+	if c.running {
+		c.qmu.Unlock()
+		return
+	}
+	c.running = true
+	c.qmu.Unlock()
+	// The call's own place in s.calls is held until end finishes, and end
+	// cannot run while no goroutine owns the call, so the count is above
+	// zero here and Close's Wait also waits for this goroutine.
+	c.s.calls.Add(1)
+	go func() {
+		defer c.s.calls.Done()
+		c.drain()
+	}()
+}
+
+// drain handles the call's pending events, one set at a time, until none
+// is left or the call ended; then the goroutine lets go of the call.
+func (c *call) drain() {
+	defer c.recoverPanic()
+	for {
+		c.qmu.Lock()
+		p := c.pend
+		c.pend = pending{}
+		if p.flags == 0 || c.closed {
+			c.running = false
+			c.qmu.Unlock()
+			return
+		}
+		c.qmu.Unlock()
+		c.handle(p)
+	}
+}
+
+// handle acts on one set of events: any that ends the call wins (the
+// phone's BYE first), otherwise warnings and re-ACKs are served.
+func (c *call) handle(p pending) {
+	switch {
+	case p.flags&evPhoneBye != 0:
+		c.end(causeCallerHangup, "")
+	case p.flags&evTrunkBye != 0:
+		c.end(causeCalledHangup, "")
+	case p.flags&evEnded != 0:
+		if p.ended == rating.Limited {
+			c.end(causeLimit, "")
+		} else {
+			c.end(causeExhausted, "")
+		}
+	case p.flags&evStop != 0:
+		if errors.Is(context.Cause(c.ctx), errOfficer) {
+			c.end(causeOfficer, "")
+		} else {
+			c.end(causeShutdown, "")
+		}
 	default:
+		if p.flags&evWarning != 0 {
+			c.warn(p.remaining)
+		}
+		if p.flags&evReack != 0 {
+			_ = c.trunk.Ack(c.ctx) // no transaction: see answer
+		}
 	}
 }
 
@@ -349,16 +459,12 @@ func (c *call) topUp() {
 	}
 }
 
-// reAck asks the call's goroutine to ACK a retransmitted 2xx again.
-func (c *call) reAck() {
-	select {
-	case c.reack <- struct{}{}:
-	default:
-	}
-}
+// reAck asks for a retransmitted 2xx from the trunk to be ACKed again.
+func (c *call) reAck() { c.post(pending{flags: evReack}) }
 
-// talk answers the phone and runs the answered call until one side
-// hangs up, the Meter ends it, an officer ends it, or the switch closes.
+// talk answers the phone; once its ACK arrives the call is handed off
+// to its events (drain): one side hanging up, the Meter ending it, an
+// officer or the switch closing it.
 func (c *call) talk() {
 	s := c.s
 	s.ctr.attempt(outcomeAnswered).Inc()
@@ -372,46 +478,20 @@ func (c *call) talk() {
 	// WriteResponse retransmits the 2xx until the phone's ACK (RFC 3261
 	// §13.3.1.4) and returns when it arrives or 64*T1 passes.
 	if err := c.phone.WriteResponse(res); err != nil {
-		select {
-		case <-c.phoneBye:
+		c.qmu.Lock()
+		hungUp := c.pend.flags&evPhoneBye != 0
+		c.qmu.Unlock()
+		if hungUp {
 			c.end(causeCallerHangup, "")
-		default:
+		} else {
 			c.log.Warn("phone did not confirm the answer", "error", err)
 			c.end(causeNoAck, "")
 		}
 		return
 	}
 	c.log.Debug("call answered")
-	for {
-		select {
-		case <-c.phoneBye:
-			c.end(causeCallerHangup, "")
-			return
-		case <-c.trunkBye:
-			c.end(causeCalledHangup, "")
-			return
-		case ev := <-c.ended:
-			if ev.Reason == rating.Limited {
-				c.end(causeLimit, "")
-			} else {
-				c.end(causeExhausted, "")
-			}
-			return
-		case ev := <-c.events:
-			if ev.Kind == rating.Warning {
-				c.warn(ev.Remaining)
-			}
-		case <-c.reack:
-			_ = c.trunk.Ack(c.ctx) // no transaction: see answer
-		case <-c.ctx.Done():
-			if errors.Is(context.Cause(c.ctx), errOfficer) {
-				c.end(causeOfficer, "")
-			} else {
-				c.end(causeShutdown, "")
-			}
-			return
-		}
-	}
+	c.stopWatch = context.AfterFunc(c.ctx, func() { c.post(pending{flags: evStop}) })
+	c.drain() // what arrived meanwhile; then this goroutine returns to sipgo
 }
 
 // warn tells the phone in-dialog (SIP INFO, text/plain) how long the call
@@ -449,7 +529,7 @@ func remainingText(d time.Duration) string {
 }
 
 // byeFrom handles a BYE from one leg: answer it 200 (the dialog checks
-// its CSeq) and tell the call's goroutine. Runs on a sipgo goroutine.
+// its CSeq) and post it to the call. Runs on a sipgo goroutine.
 func (c *call) byeFrom(l leg, req *sip.Request, tx sip.ServerTransaction) {
 	var err error
 	if l == legPhone {
@@ -461,14 +541,11 @@ func (c *call) byeFrom(l leg, req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBadRequest, "Bad Request", nil))
 		return
 	}
-	ch := c.phoneBye
+	ev := evPhoneBye
 	if l == legTrunk {
-		ch = c.trunkBye
+		ev = evTrunkBye
 	}
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
+	c.post(pending{flags: ev})
 }
 
 // byeLeg sends BYE with the cause's Reason to one leg and confirms the
@@ -521,7 +598,11 @@ func (c *call) end(why cause, outcome string) {
 		return
 	}
 	c.done = true
+	c.qmu.Lock()
+	c.closed = true
+	c.qmu.Unlock()
 	s := c.s
+	defer c.finish()
 	if !c.answered.IsZero() {
 		var wg sync.WaitGroup
 		if why != causeCallerHangup && why != causeNoAck {
@@ -589,6 +670,17 @@ func (c *call) end(why cause, outcome string) {
 		}
 		c.log.Info("call ended", args...)
 	}
+}
+
+// finish releases what the call holds in the switch once it ended: its
+// ctx, the active gauge, its place under MaxCalls and in Close's wait.
+func (c *call) finish() {
+	if c.stopWatch != nil {
+		c.stopWatch()
+	}
+	c.cancel(nil)
+	c.s.met.Active.Dec()
+	c.s.leave()
 }
 
 // settle closes the reservation exactly once and stores the CDR. It runs

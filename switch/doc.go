@@ -21,15 +21,20 @@
 //
 // New builds, Start binds and serves, Close ends. sipgo runs each request
 // handler on its own goroutine. The INVITE handler of an admitted call
-// stays for the whole call and is the call's only goroutine: sipgo ends an
-// INVITE transaction whose handler returns before the final answer, and
-// keeping the call's state changes on one goroutine needs no lock. Other
-// handlers (BYE, ACK, CANCEL, INFO) and the Meter's callbacks never block:
-// they answer what they must and hand an event to the call through a
-// small buffered channel. The calls WaitGroup counts the INVITE handlers
-// and their helpers (INFO senders, the BYE of the second leg); Close
-// cancels the switch context, which every call's context descends from,
-// waits for that group, then stops the listeners and waits for them.
+// runs the call's set-up and stays until the phone's ACK (sipgo ends an
+// INVITE transaction whose handler returns before the final answer),
+// then returns: an answered call holds no goroutine. Its later events
+// (BYE from either leg, the Meter's warnings and end, a 2xx to ACK again,
+// its context ending) are merged into a small pending set by handlers
+// that never block, and the first one starts a goroutine that handles
+// them in order and exits when none is left, so the call's state still
+// changes on one goroutine at a time. The calls WaitGroup counts each
+// call from admission to the end of its end, and those event goroutines
+// and helpers (INFO senders, the BYE of the second leg); Close cancels
+// the switch context, which every call's context descends from, waits
+// for that group, then stops the listeners and waits for them. Refusals
+// that need no memory of the INVITE (the digest challenge, 400, 503) are
+// sent statelessly: their transaction is dropped at once.
 // Admission is bounded: over Config.MaxCalls, INVITEs get 503 at once.
 // The Directory is immutable and swapped atomically (SetDirectory).
 // Timers (no-answer, BYE and ledger deadlines) come from the injected
