@@ -48,7 +48,12 @@ const (
 	qLookupOp = `SELECT kind, hash, ref, amount, at_us FROM ledger_ops WHERE key = ?`
 	qInsertOp = `INSERT INTO ledger_ops (key, kind, hash, ref, amount, at_us) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`
 	qJournal  = `INSERT INTO ledger_journal (op_key, kind, account_id, reservation_id, src, dst, amount, party, memo, at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qJournal2 = `INSERT INTO ledger_journal (op_key, kind, account_id, reservation_id, src, dst, amount, party, memo, at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// The hot journal rows with their constant columns spelled out: fewer
+	// values to bind (SQLite copies each bound string).
+	qJournalReserve  = `INSERT INTO ledger_journal (op_key, kind, account_id, reservation_id, src, dst, amount, party, memo, at_us) VALUES (?, 'reserve', ?, ?, 'debit', 'hold', ?, ?, '', ?)`
+	qJournalCommit   = `INSERT INTO ledger_journal (op_key, kind, account_id, reservation_id, src, dst, amount, party, memo, at_us) VALUES (?1, 'commit', ?2, ?3, 'hold', 'revenue', ?4, '', '', ?6), (?1, 'commit', ?2, ?3, 'hold', 'debit', ?5, '', '', ?6)`
+	qInsertReserveOp = `INSERT INTO ledger_ops (key, kind, hash, ref, amount, at_us) VALUES (?, 'reserve', ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`
+	qJournal2        = `INSERT INTO ledger_journal (op_key, kind, account_id, reservation_id, src, dst, amount, party, memo, at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// qHold is the reservation: ONE conditional statement that moves
 	// min(want, available) from available to held if that is at least
 	// min. Both engines evaluate every SET expression on the old row, so
@@ -66,10 +71,19 @@ WHERE id = ? AND status = 'active' AND available >= ? RETURNING last_move`
 	// look-up (one statement fewer); when it matches no row, the key is
 	// looked up to tell a replay or conflict from a refusal.
 	qHoldNew = `UPDATE ledger_accounts SET
-	last_move = CASE WHEN available < ? THEN available ELSE ? END,
-	available = available - CASE WHEN available < ? THEN available ELSE ? END,
-	held = held + CASE WHEN available < ? THEN available ELSE ? END
-WHERE id = ? AND status = 'active' AND available >= ? AND NOT EXISTS (SELECT 1 FROM ledger_ops WHERE key = ?) RETURNING last_move`
+	last_move = CASE WHEN available < ?1 THEN available ELSE ?1 END,
+	available = available - CASE WHEN available < ?1 THEN available ELSE ?1 END,
+	held = held + CASE WHEN available < ?1 THEN available ELSE ?1 END
+WHERE id = ?2 AND status = 'active' AND available >= ?3 AND NOT EXISTS (SELECT 1 FROM ledger_ops WHERE key = ?4) RETURNING last_move, available`
+	// qHoldHint is qHoldNew when the Ledger knows the account's
+	// available balance (hint.go): it moves ?1 = min(want, hint), which
+	// is what qHoldNew would move, on the condition that available is
+	// still the hint — so it needs no RETURNING (the cheaper statement
+	// on SQLite); it matches nothing when the hint is stale, and
+	// qHoldNew runs. It is as conditional as qHoldNew: available >= ?1
+	// holds whenever available = ?3.
+	qHoldHint = `UPDATE ledger_accounts SET available = available - ?1, held = held + ?1
+WHERE id = ?2 AND available = ?3 AND status = 'active' AND NOT EXISTS (SELECT 1 FROM ledger_ops WHERE key = ?4)`
 	qAccountState = `SELECT status, available FROM ledger_accounts WHERE id = ?`
 )
 

@@ -31,6 +31,9 @@ type Ledger struct {
 	// holds knows the account of this Ledger's open reservations: the
 	// lock order of their single-statement commits (lockorder.go).
 	holds holdIndex
+	// avail knows accounts' available balances as this Ledger last
+	// changed them: a hint for Reserve's conditional UPDATE (hint.go).
+	avail availHints
 
 	// zonesMu guards zones, a cache of loaded locations by name.
 	zonesMu sync.Mutex

@@ -21,37 +21,63 @@ func commitOrder(account, reservation string) string {
 
 // maxHolds bounds the reservation → account map; when it is full it is
 // emptied, which only sends later commits of the forgotten reservations
-// through a transaction of their own.
+// through a transaction of their own (and, on the Update path, through
+// the claim that reads the reservation back; hint.go).
 const maxHolds = 1 << 16
 
-// holdIndex remembers the account of each reservation this Ledger made,
-// so that Commit, which names only the reservation, knows its lock order.
+// holdIndex remembers the account and the hold of each reservation this
+// Ledger made. Commit, which names only the reservation, takes its lock
+// order from it (OneShot); the Update path uses it as a hint (hint.go).
 // A reservation it does not know (made by another node, or forgotten)
 // commits in a transaction of its own (order "").
 type holdIndex struct {
 	// mu guards m.
 	mu sync.Mutex
-	m  map[string]string
+	m  map[string]holdHint
 }
 
-func (h *holdIndex) add(reservation, account string) {
+// holdHint is what a Ledger last knew of one of its reservations.
+type holdHint struct {
+	account string
+	held    int64
+}
+
+func (h *holdIndex) add(reservation, account string, held int64) {
 	h.mu.Lock()
 	if h.m == nil || len(h.m) >= maxHolds {
-		h.m = make(map[string]string, 1024)
+		h.m = make(map[string]holdHint, 1024)
 	}
-	h.m[reservation] = account
+	h.m[reservation] = holdHint{account: account, held: held}
 	h.mu.Unlock()
+}
+
+// grow adds an extension's grant to a known reservation's hold.
+func (h *holdIndex) grow(reservation string, g int64) {
+	h.mu.Lock()
+	if v, ok := h.m[reservation]; ok {
+		v.held += g
+		h.m[reservation] = v
+	}
+	h.mu.Unlock()
+}
+
+// peek returns what is known of reservation.
+func (h *holdIndex) peek(reservation string) (holdHint, bool) {
+	h.mu.Lock()
+	v, ok := h.m[reservation]
+	h.mu.Unlock()
+	return v, ok
 }
 
 // take returns and forgets reservation's account ("" if unknown).
 func (h *holdIndex) take(reservation string) string {
 	h.mu.Lock()
-	a, ok := h.m[reservation]
+	v, ok := h.m[reservation]
 	if ok {
 		delete(h.m, reservation)
 	}
 	h.mu.Unlock()
-	return a
+	return v.account
 }
 
 func (h *holdIndex) forget(reservation string) {

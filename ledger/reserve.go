@@ -12,8 +12,13 @@ import (
 const (
 	qInsertReservation = `INSERT INTO ledger_reservations (id, account_id, session_id, node, status, held, charged, used_seconds, used_amount, extensions, ttl_us, expires_us, created_us, closed_us)
 VALUES (?, ?, ?, ?, 'open', ?, 0, 0, 0, 0, ?, ?, ?, 0)`
-	qReservation  = `SELECT account_id, status, held, charged, closed_us FROM ledger_reservations WHERE id = ?`
-	qClaimCommit  = `UPDATE ledger_reservations SET status = 'committed', charged = ?, used_seconds = ?, used_amount = ?, closed_us = ? WHERE id = ? AND status = 'open' AND held >= ? RETURNING account_id, held`
+	qReservation = `SELECT account_id, status, held, charged, closed_us FROM ledger_reservations WHERE id = ?`
+	qClaimCommit = `UPDATE ledger_reservations SET status = 'committed', charged = ?, used_seconds = ?, used_amount = ?, closed_us = ? WHERE id = ? AND status = 'open' AND held >= ? RETURNING account_id, held`
+	// qClaimHint is qClaimCommit when the Ledger knows the reservation's
+	// account and hold (hint.go): the same conditional UPDATE, on the
+	// condition that the hold and account are still the hint (and the
+	// caller checked ?1 <= ?5), so it needs no RETURNING.
+	qClaimHint    = `UPDATE ledger_reservations SET status = 'committed', charged = ?1, used_seconds = ?2, used_amount = ?1, closed_us = ?3 WHERE id = ?4 AND status = 'open' AND held = ?5 AND account_id = ?6`
 	qClaimRelease = `UPDATE ledger_reservations SET status = 'released', closed_us = ? WHERE id = ? AND status = 'open' RETURNING account_id, held`
 	qClaimExtend  = `UPDATE ledger_reservations SET extensions = extensions + 1, expires_us = ? + ttl_us WHERE id = ? AND status = 'open' RETURNING account_id, extensions`
 	qAddHeld      = `UPDATE ledger_reservations SET held = held + ? WHERE id = ?`
@@ -55,7 +60,7 @@ func (l *Ledger) Reserve(ctx context.Context, req ReserveRequest) (Reservation, 
 		switch {
 		case err == nil:
 			res.ID, res.Granted, res.Expires = id, money.Amount(granted), expires.UTC()
-			l.holds.add(id, req.AccountID)
+			l.holds.add(id, req.AccountID, granted)
 			l.observe(kindReserve, now, false, nil)
 			return res, nil
 		case !errors.Is(err, ErrNoRow) && !errors.Is(err, ErrRetry):
@@ -66,12 +71,11 @@ func (l *Ledger) Reserve(ctx context.Context, req ReserveRequest) (Reservation, 
 		// Replay, conflict, refusal or race: the Update path explains it.
 	}
 	err := l.update(ctx, kindReserve, &res.Replayed, func(ctx context.Context, tx Tx) error {
-		// The hold also checks that the key is new (qHoldNew); only when
-		// it moves nothing is the key looked up: a replay, a conflict or,
+		// The hold also checks that the key is new (qHoldNew, or
+		// qHoldHint when the account's balance is known); only when it
+		// moves nothing is the key looked up: a replay, a conflict or,
 		// for a new key, a refusal (whyNot). Nothing is written before.
-		w := int64(req.Want)
-		var moved int64
-		err := tx.QueryRow(ctx, qHoldNew, w, w, w, w, w, w, req.AccountID, int64(min), req.Key).Scan(&moved)
+		moved, err := l.holdNew(ctx, tx, req.AccountID, req.Want, min, req.Key)
 		if errors.Is(err, ErrNoRow) {
 			rec, found, err := lookupOp(ctx, tx, req.Key, kindReserve, h)
 			if err != nil {
@@ -84,7 +88,7 @@ func (l *Ledger) Reserve(ctx context.Context, req ReserveRequest) (Reservation, 
 			return whyNot(ctx, tx, req.AccountID)
 		}
 		if err != nil {
-			return fmt.Errorf("ledger: hold: %w", err)
+			return err
 		}
 		granted := money.Amount(moved)
 		id := l.newID('r')
@@ -92,20 +96,60 @@ func (l *Ledger) Reserve(ctx context.Context, req ReserveRequest) (Reservation, 
 			int64(granted), int64(expires.Sub(now)/time.Microsecond), micros(expires), micros(now)); err != nil {
 			return fmt.Errorf("ledger: insert reservation: %w", err)
 		}
-		if err := post(ctx, tx, line{key: req.Key, kind: kindReserve, account: req.AccountID, reservation: id,
-			from: accDebit, to: accHold, amount: granted, party: req.SessionID, at: now}); err != nil {
-			return err
+		if _, err := tx.Exec(ctx, qJournalReserve, req.Key, req.AccountID, id, moved, req.SessionID, micros(now)); err != nil {
+			return fmt.Errorf("ledger: journal: %w", err)
 		}
 		res.ID, res.Granted, res.Expires = id, granted, expires.UTC()
-		return insertOp(ctx, tx, req.Key, kindReserve, h, opRecord{ref: id, amount: granted, at: expires})
+		n, err := tx.Exec(ctx, qInsertReserveOp, req.Key, int64(h), id, moved, micros(expires))
+		if err != nil {
+			return fmt.Errorf("ledger: record key: %w", err)
+		}
+		if n == 0 {
+			return ErrRetry // a concurrent first use of the key (PostgreSQL)
+		}
+		return nil
 	})
 	if err != nil {
 		return Reservation{}, err
 	}
-	if _, ok := l.store.(OneShot); ok {
-		l.holds.add(res.ID, req.AccountID)
+	if !res.Replayed {
+		l.holds.add(res.ID, req.AccountID, int64(res.Granted))
 	}
 	return res, nil
+}
+
+// holdNew moves min(want, available) from the account's available
+// balance to its held one if that is at least min and key is unused,
+// and returns the amount moved, or ErrNoRow when it moved nothing. With
+// a hint of the balance it runs qHoldHint, else (or when the hint was
+// stale) qHoldNew; either way it is one conditional UPDATE.
+func (l *Ledger) holdNew(ctx context.Context, tx Tx, account string, want, min money.Amount, key string) (int64, error) {
+	w := int64(want)
+	if avail, ok := l.avail.get(account); ok && avail >= int64(min) {
+		moved := w
+		if avail < w {
+			moved = avail
+		}
+		n, err := tx.Exec(ctx, qHoldHint, moved, account, avail, key)
+		if err != nil {
+			return 0, fmt.Errorf("ledger: hold: %w", err)
+		}
+		if n == 1 {
+			l.avail.set(account, avail-moved)
+			return moved, nil
+		}
+	}
+	var moved, avail int64
+	err := tx.QueryRow(ctx, qHoldNew, w, account, int64(min), key).Scan(&moved, &avail)
+	if errors.Is(err, ErrNoRow) {
+		l.avail.forget(account)
+		return 0, ErrNoRow
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ledger: hold: %w", err)
+	}
+	l.avail.set(account, avail)
+	return moved, nil
 }
 
 // Extend moves up to want more from the account's available balance into
@@ -133,6 +177,7 @@ func (l *Ledger) Extend(ctx context.Context, reservationID string, want money.Am
 		if err != nil {
 			return fmt.Errorf("ledger: extend: %w", err)
 		}
+		l.avail.forget(account)
 		g, err := hold(ctx, tx, account, want, money.Micro)
 		if err != nil {
 			return err
@@ -151,6 +196,7 @@ func (l *Ledger) Extend(ctx context.Context, reservationID string, want money.Am
 	if err != nil {
 		return 0, err
 	}
+	l.holds.grow(reservationID, int64(granted))
 	return granted, nil
 }
 
@@ -225,16 +271,15 @@ func (l *Ledger) Commit(ctx context.Context, req CommitRequest) (CommitReceipt, 
 		// Replay, conflict, over-hold, closed or a race: the Update path
 		// explains it.
 	}
+	hint, hinted := l.holds.peek(req.ReservationID)
 	err := l.update(ctx, kindCommit, &rc.Replayed, func(ctx context.Context, tx Tx) error {
 		rc = CommitReceipt{ReservationID: req.ReservationID, Charged: req.Amount}
-		var heldI int64
-		err := tx.QueryRow(ctx, qClaimCommit, int64(req.Amount), req.UsedSeconds, int64(req.Amount), micros(now),
-			req.ReservationID, int64(req.Amount)).Scan(&rc.AccountID, &heldI)
+		heldI, err := l.claimCommit(ctx, tx, req, now, hint, hinted, &rc.AccountID)
 		if errors.Is(err, ErrNoRow) {
 			return l.commitReplay(ctx, tx, req, &rc)
 		}
 		if err != nil {
-			return fmt.Errorf("ledger: commit: %w", err)
+			return err
 		}
 		held := money.Amount(heldI)
 		rc.Released, rc.At = held-req.Amount, now.UTC()
@@ -242,7 +287,12 @@ func (l *Ledger) Commit(ctx context.Context, req CommitRequest) (CommitReceipt, 
 			return fmt.Errorf("ledger: commit: %w", err)
 		}
 		key := "commit:" + req.ReservationID
-		if err := post(ctx, tx,
+		if req.Amount > 0 && rc.Released > 0 {
+			if _, err := tx.Exec(ctx, qJournalCommit, key, rc.AccountID, req.ReservationID, int64(req.Amount),
+				int64(rc.Released), micros(now)); err != nil {
+				return fmt.Errorf("ledger: journal: %w", err)
+			}
+		} else if err := post(ctx, tx,
 			line{key: key, kind: kindCommit, account: rc.AccountID, reservation: req.ReservationID, from: accHold, to: accRevenue, amount: req.Amount, at: now},
 			line{key: key, kind: kindCommit, account: rc.AccountID, reservation: req.ReservationID, from: accHold, to: accDebit, amount: rc.Released, at: now},
 		); err != nil {
@@ -254,14 +304,49 @@ func (l *Ledger) Commit(ctx context.Context, req CommitRequest) (CommitReceipt, 
 			if c.BilledSeconds == 0 {
 				c.BilledSeconds = req.UsedSeconds
 			}
-			return insertCDR(ctx, tx, &c, now)
+			if err := insertCDR(ctx, tx, &c, now); err != nil {
+				return err
+			}
 		}
+		// Hints move in the order the store runs operations (a SQLite
+		// batch runs them one after another); were this one undone, the
+		// next conditional UPDATE would find them stale (hint.go).
+		l.holds.forget(req.ReservationID)
+		l.avail.add(rc.AccountID, int64(rc.Released))
 		return nil
 	})
 	if err != nil {
 		return CommitReceipt{}, err
 	}
 	return rc, nil
+}
+
+// claimCommit closes an open reservation as committed if its hold covers
+// the amount, setting account, and returns its hold, or ErrNoRow when it
+// changed nothing. With a hint of the reservation it runs qClaimHint,
+// else (or when the hint was stale) qClaimCommit; either way it is one
+// conditional UPDATE.
+func (l *Ledger) claimCommit(ctx context.Context, tx Tx, req CommitRequest, now time.Time, h holdHint, hinted bool, account *string) (int64, error) {
+	amount := int64(req.Amount)
+	if hinted && h.held >= amount {
+		n, err := tx.Exec(ctx, qClaimHint, amount, req.UsedSeconds, micros(now), req.ReservationID, h.held, h.account)
+		if err != nil {
+			return 0, fmt.Errorf("ledger: commit: %w", err)
+		}
+		if n == 1 {
+			*account = h.account
+			return h.held, nil
+		}
+	}
+	var held int64
+	err := tx.QueryRow(ctx, qClaimCommit, amount, req.UsedSeconds, amount, micros(now), req.ReservationID, amount).Scan(account, &held)
+	if errors.Is(err, ErrNoRow) {
+		return 0, ErrNoRow
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ledger: commit: %w", err)
+	}
+	return held, nil
 }
 
 // commitReplay explains a commit claim that matched no row: a replay, a
@@ -319,6 +404,7 @@ func (l *Ledger) Release(ctx context.Context, reservationID string) error {
 		if _, err := tx.Exec(ctx, qUnhold, held, held, account); err != nil {
 			return fmt.Errorf("ledger: release: %w", err)
 		}
+		l.avail.add(account, held)
 		return post(ctx, tx, line{key: "release:" + reservationID, kind: kindRelease, account: account,
 			reservation: reservationID, from: accHold, to: accDebit, amount: money.Amount(held), at: now})
 	})

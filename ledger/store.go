@@ -26,7 +26,8 @@ type Store interface {
 }
 
 // Tx is the part of a transaction the Ledger uses. Query text uses '?'
-// placeholders; arguments are int64 or string.
+// placeholders, or numbered '?NNN' ones (a value bound once, used
+// several times; one style per query); arguments are int64 or string.
 type Tx interface {
 	// Exec runs a statement and returns the number of rows it changed.
 	Exec(ctx context.Context, query string, args ...any) (int64, error)

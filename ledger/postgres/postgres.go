@@ -222,6 +222,8 @@ func classify(err error) error {
 	return err
 }
 
+// bind rewrites the Ledger's portable placeholders: each '?' is the next
+// $n, and '?NNN' is $NNN (a query uses one style or the other).
 func (s *Store) bind(q string) string {
 	if v, ok := s.binds.Load(q); ok {
 		return v.(string)
@@ -235,6 +237,10 @@ func (s *Store) bind(q string) string {
 		case c == '\'':
 			in = !in
 			b.WriteByte(c)
+		case c == '?' && !in && i+1 < len(q) && q[i+1] >= '0' && q[i+1] <= '9':
+			// ?NNN (SQLite's numbered parameter, which the Ledger uses to
+			// bind a value once for several uses) is $NNN.
+			b.WriteByte('$')
 		case c == '?' && !in:
 			n++
 			b.WriteByte('$')

@@ -17,14 +17,18 @@
 // fails after writing, the writer rolls the batch back and runs it again
 // with a savepoint per operation, so a failing operation never takes
 // others with it. Reads (View) run on a separate small read-only pool, so
-// balances and statements never wait behind a batch. Close stops the
-// writer, answers what is queued with ledger.ErrClosed and waits for both
-// goroutines.
+// balances and statements never wait behind a batch. A third goroutine,
+// the checkpointer, copies the WAL into the database on a connection of
+// its own (checkpoint.go); the writer's connection never checkpoints
+// inside a COMMIT, and finishes the checkpointer's work between two
+// batches so that the WAL restarts. Close stops the writer, answers what
+// is queued with ledger.ErrClosed and waits for all three goroutines.
 //
 // # Durability
 //
 // With Synchronous "FULL" (the default) no operation is answered before
-// the WAL frames of its batch, and of every batch before it, are fsynced:
+// the WAL frames of its batch, and of every batch before it, are fsynced
+// (fdatasync on Linux, as SQLite syncs its WAL):
 // an answered operation survives power loss. The writer's connection runs
 // SQLite's synchronous=NORMAL, because the store's own fsync replaces the
 // one COMMIT would do; checkpoints still fsync the WAL and the database.
@@ -111,6 +115,7 @@ type Store struct {
 	cfg   Config
 	m     *metrics.Ledger
 	rstmt stmtCache
+	ckpt  *checkpointer // owned by the syncer, which stops it
 	// readers bounds concurrent read transactions to ReadConns, leaving
 	// the read pool's last connection free for preparing statements.
 	readers chan struct{}
@@ -163,8 +168,15 @@ func Open(ctx context.Context, db *sqldb.DB, cfg Config, m *metrics.Ledger) (*St
 	// comment). Checkpoints sync the WAL and the database in both modes.
 	// Other packages' writes on db wait for a batch through SQLite's file
 	// lock and busy timeout.
+	//
+	// The writer never checkpoints (wal_autocheckpoint=0): the
+	// checkpointer does, on its own connection, beside it
+	// (checkpoint.go). Its page cache (16 MiB) holds the pages a batch
+	// touches — the tails of the tables and the leaves of the
+	// per-account indexes — so that it rarely reads one back.
 	w := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+	for _, p := range []string{"busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)",
+		"wal_autocheckpoint(0)", "cache_size(-16384)"} {
 		w.Add("_pragma", p)
 	}
 	write, err := sql.Open("sqlite", "file:"+db.DSN+"?"+w.Encode())
@@ -194,8 +206,15 @@ func Open(ctx context.Context, db *sqldb.DB, cfg Config, m *metrics.Ledger) (*St
 	// wait forever (readers gates View to ReadConns).
 	read.SetMaxOpenConns(cfg.ReadConns + 1)
 	read.SetMaxIdleConns(cfg.ReadConns + 1)
+	ckpt, err := newCheckpointer(db.DSN)
+	if err != nil {
+		read.Close()
+		wconn.Close()
+		write.Close()
+		return nil, err
+	}
 	s := &Store{
-		write: write, wconn: wconn, read: read, cfg: cfg, m: m,
+		write: write, wconn: wconn, read: read, cfg: cfg, m: m, ckpt: ckpt,
 		rstmt:   stmtCache{db: read},
 		readers: make(chan struct{}, cfg.ReadConns),
 		walPath: db.DSN + "-wal",
@@ -206,6 +225,7 @@ func Open(ctx context.Context, db *sqldb.DB, cfg Config, m *metrics.Ledger) (*St
 		done:    make(chan struct{}),
 	}
 	writerDone := make(chan struct{})
+	go s.ckpt.run()
 	go s.writer(writerDone)
 	go s.syncer(writerDone)
 	return s, nil

@@ -70,6 +70,9 @@ func (s *Store) loop(wc *wconn) {
 		}
 		s.pending <- b
 		b = nil
+		if wc != nil {
+			s.ckpt.finish(wc)
+		}
 	}
 	defer flush()
 	for {
@@ -240,6 +243,7 @@ func (s *Store) fail(b *batch, err error) {
 // its answers (replays, refusals) may rest on their writes.
 func (s *Store) syncer(writerDone <-chan struct{}) {
 	defer close(s.done)
+	defer s.ckpt.stop()
 	var wal *os.File
 	defer func() {
 		if wal != nil {
@@ -271,12 +275,14 @@ func (s *Store) syncer(writerDone <-chan struct{}) {
 				break more
 			}
 		}
-		wrote := false
+		wrote := 0
 		for _, b := range group {
-			wrote = wrote || b.wrote
+			if b.wrote {
+				wrote++
+			}
 		}
 		var err error
-		if wrote && s.cfg.Synchronous == "FULL" {
+		if wrote > 0 && s.cfg.Synchronous == "FULL" {
 			if err = s.syncWAL(&wal); err != nil {
 				err = fmt.Errorf("ledger/sqlite: fsync: %w", err)
 				s.broken.CompareAndSwap(nil, &err)
@@ -290,6 +296,9 @@ func (s *Store) syncer(writerDone <-chan struct{}) {
 				}
 				r.done <- e
 			}
+		}
+		if wrote > 0 && err == nil {
+			s.ckpt.committed(wrote)
 		}
 	}
 	<-writerDone
@@ -316,5 +325,5 @@ func (s *Store) syncWAL(wal **os.File) error {
 		}
 		*wal = f
 	}
-	return (*wal).Sync()
+	return syncData(*wal)
 }
