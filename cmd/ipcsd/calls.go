@@ -48,7 +48,7 @@ func (d *daemon) startSwitch(ctx context.Context) error {
 		cidr, fac, _ := strings.Cut(n, "=")
 		trusted = append(trusted, callswitch.TrustedNetwork{CIDR: cidr, Facility: fac})
 	}
-	sw, err := callswitch.New(callswitch.Config{Listen: d.cfg.SIP, Trunk: trunk, TrustedNetworks: trusted},
+	sw, err := callswitch.New(callswitch.Config{Listen: d.cfg.SIP, Trunk: trunk, TrustedNetworks: trusted, MaxCalls: d.cfg.MaxCalls},
 		dir, d.book, d.ledger, d.meter, d.metrics.Calls,
 		callswitch.WithClock(d.clock), callswitch.WithLogger(d.log))
 	if err != nil {

@@ -45,6 +45,10 @@ type Config struct {
 	// TrustedNetworks are facility SIP gateways that need no digest, each
 	// "CIDR=FACILITY", e.g. "10.1.0.0/16=demo".
 	TrustedNetworks []string `yaml:"trusted_networks" json:"trusted_networks"`
+	// MaxCalls bounds concurrent calls (ringing or answered); over it new
+	// INVITEs get 503 with Retry-After. A live call takes about 30 KiB
+	// (docs/PERFORMANCE.md). 0 uses the switch's default (2,000).
+	MaxCalls int `yaml:"max_calls" json:"max_calls"`
 	// NodeID names this node in a shared database; reservations it leaves
 	// open are settled when it restarts. Default: the host name.
 	NodeID string `yaml:"node_id" json:"node_id"`
@@ -100,6 +104,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		fs.StringVar(&c.Directory, "directory", c.Directory, "YAML file of phones, residents and calling rules (default: the demo's)")
 		fs.IntVar(&c.WebRTCPort, "webrtc-port", c.WebRTCPort, "single UDP port for all visit media (0: ephemeral ports)")
 		fs.BoolVar(&c.WebRTCLoopback, "webrtc-loopback", c.WebRTCLoopback, "offer loopback ICE candidates (same-machine browsers)")
+		fs.IntVar(&c.MaxCalls, "max-calls", c.MaxCalls, "concurrent calls before new ones get 503 (0: 2000)")
 		fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name in a shared database (default: host name)")
 		fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 		fs.Func("tariff", "tariff/facility YAML file (repeatable; replaces the demo tariffs)", func(v string) error {
@@ -169,6 +174,13 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		}
 		cfg.Demo = b
 	}
+	if v := getenv("IPCS_MAX_CALLS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("config: IPCS_MAX_CALLS: %q is not a number", v)
+		}
+		cfg.MaxCalls = n
+	}
 	if v := getenv("IPCS_SHUTDOWN_GRACE"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -215,6 +227,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownGrace <= 0 || c.ShutdownGrace > 10*time.Minute {
 		return fmt.Errorf("config: shutdown_grace: %v must be between 0 and 10m", c.ShutdownGrace)
+	}
+	if c.MaxCalls < 0 || c.MaxCalls > 1_000_000 {
+		return fmt.Errorf("config: max_calls: %d must be between 0 and 1000000", c.MaxCalls)
 	}
 	if c.WebRTCPort < 0 || c.WebRTCPort > 65535 {
 		return fmt.Errorf("config: webrtc_port: %d is not a port", c.WebRTCPort)

@@ -33,6 +33,10 @@ func TestLoadConfig(t *testing.T) {
 		{"bad env bool", nil, map[string]string{"IPCS_DEMO": "perhaps"}, "IPCS_DEMO", nil},
 		{"bad grace", []string{"-shutdown-grace", "0s"}, nil, "config: shutdown_grace", nil},
 		{"empty db", []string{"-db", ""}, nil, "config: db", nil},
+		{"max calls", []string{"-max-calls", "6000"}, nil, "", func(c Config) bool { return c.MaxCalls == 6000 }},
+		{"max calls env", nil, map[string]string{"IPCS_MAX_CALLS": "7000"}, "", func(c Config) bool { return c.MaxCalls == 7000 }},
+		{"bad max calls", []string{"-max-calls", "-1"}, nil, "config: max_calls", nil},
+		{"bad max calls env", nil, map[string]string{"IPCS_MAX_CALLS": "many"}, "IPCS_MAX_CALLS", nil},
 		{"missing file", []string{"-config", filepath.Join(dir, "none.yaml")}, nil, "no such file", nil},
 	}
 	for _, tt := range tests {
