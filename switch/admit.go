@@ -9,6 +9,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"ipcs/internal/money"
 	"ipcs/ledger"
 	"ipcs/rating"
 )
@@ -188,36 +189,27 @@ func checkHeaders(req *sip.Request) error {
 	return nil
 }
 
-// fund quotes the call against the resident's balance and reserves the
-// first slice (DESIGN.md: reserve before the session starts). Free calls
-// (privileged numbers, zero tariffs) reserve nothing but are still
-// metered for their time limit.
+// fund quotes the call and reserves the first slice (DESIGN.md: reserve
+// before the session starts). A paid call learns the balance from the
+// reservation itself, one ledger round trip: Reserve holds min(slice,
+// available), refuses less than one billing increment (402) and a
+// released account (403), and the Meter bounds the call by what was
+// granted and what extensions add. Free calls (privileged numbers, zero
+// tariffs) reserve nothing but are still metered for their time limit;
+// for them the account is read to refuse a released resident.
 func (s *Switch) fund(c *call, now time.Time) error {
 	ctx, cancel := s.timeoutCtx(s.ctx, s.cfg.ByeTimeout)
 	defer cancel()
-	bal, err := s.accounts.Balance(ctx, c.auth.resident.id)
-	if err != nil {
-		if errors.Is(err, ledger.ErrNotFound) {
-			return fmt.Errorf("%w: %w", ErrPaymentRequired, err)
-		}
-		return fmt.Errorf("balance: %w", err)
-	}
-	if bal.Status == ledger.StatusReleased {
-		return ErrResidentInactive
-	}
 	q, err := s.rater.Quote(&rating.QuoteRequest{
 		Facility:    c.auth.facility.id,
 		Service:     rating.Audio,
 		Destination: c.auth.dest,
 		Privileged:  c.auth.privileged,
 		Start:       now,
-		Balance:     bal.Available,
+		Balance:     money.Limit, // the reservation bounds it (above)
 		MaxDuration: c.auth.limit,
 	})
 	if err != nil {
-		if errors.Is(err, rating.ErrInsufficientFunds) {
-			return fmt.Errorf("%w: %w", ErrPaymentRequired, err)
-		}
 		if errors.Is(err, rating.ErrInvalidDestination) {
 			return fmt.Errorf("%w: %w", ErrInvalidDestination, err)
 		}
@@ -225,6 +217,15 @@ func (s *Switch) fund(c *call, now time.Time) error {
 	}
 	c.quote = q
 	if q.Free || q.Price.Free() {
+		bal, err := s.accounts.Balance(ctx, c.auth.resident.id)
+		switch {
+		case errors.Is(err, ledger.ErrNotFound):
+			return fmt.Errorf("%w: %w", ErrPaymentRequired, err)
+		case err != nil:
+			return fmt.Errorf("balance: %w", err)
+		case bal.Status == ledger.StatusReleased:
+			return ErrResidentInactive
+		}
 		return nil
 	}
 	res, err := s.accounts.Reserve(ctx, ledger.ReserveRequest{
@@ -235,7 +236,7 @@ func (s *Switch) fund(c *call, now time.Time) error {
 		Min:       q.Price.Charge(q.Price.First), // one billing increment
 	})
 	switch {
-	case errors.Is(err, ledger.ErrInsufficientFunds):
+	case errors.Is(err, ledger.ErrInsufficientFunds), errors.Is(err, ledger.ErrNotFound):
 		return fmt.Errorf("%w: %w", ErrPaymentRequired, err)
 	case errors.Is(err, ledger.ErrAccountReleased):
 		return fmt.Errorf("%w: %w", ErrResidentInactive, err)
