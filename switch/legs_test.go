@@ -192,3 +192,26 @@ func TestOverloadAnswers503(t *testing.T) {
 	}
 	_ = pc.Hangup(context.Background())
 }
+
+// A released resident's account refuses every call, paid (the reservation
+// refuses it) and free (the account is read), with 403, and holds nothing.
+func TestReleasedResidentIsRefused(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	e := newEnv(t, envOpts{})
+	if err := e.led.ReleaseAccount(context.Background(), "r-1001", e.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	p := e.phone("phone-101", "udp")
+	for _, to := range []string{"+13125550123", "+15555550199"} {
+		_, err := e.call(p, "1001", to)
+		if ce := callError(t, err); ce.Status != 403 {
+			t.Errorf("call to %s: status %d, want 403", to, ce.Status)
+		}
+	}
+	if b := e.balance("r-1001"); b.Held != 0 {
+		t.Errorf("held %v after refused calls, want 0", b.Held)
+	}
+	if e.attempts("rejected_policy") < 2 {
+		t.Errorf("refusals not counted as rejected_policy")
+	}
+}
