@@ -9,10 +9,16 @@
 // the visit id) only inside the visit's slot [Start, End). The server is
 // the only offerer: it offers every participant receive transceivers for
 // their camera and microphone and adds, for each track another participant
-// publishes, a TrackLocalStaticRTP fed by a forwarder that copies RTP
-// (header extensions stripped; pion rewrites SSRC and payload type per
-// subscriber). Keyframes are requested when a subscriber is added or
+// publishes, a relayTrack (our webrtc.TrackLocal) fed by a forwarder that
+// parses each RTP packet once and writes it to every subscriber with the
+// subscriber's SSRC and payload type (header extensions stripped), without
+// allocating. Keyframes are requested when a subscriber is added or
 // connects and when it sends PLI/FIR, at most every 500 ms per track.
+// Subscribers' NACKs are answered from one retransmission history per
+// published video track (history); the publishers' sender reports are
+// relayed to every subscriber. pion's interceptors run only on what the
+// relay receives (NACK generator, receiver reports), behind headerCache,
+// which spares them an allocation per packet.
 //
 // Metering: a visit is metered only while the resident and at least one
 // visitor are connected (peer connection state "connected"); each such
@@ -41,7 +47,8 @@
 //
 // Each visit is one session value with its own ctx, a run goroutine that
 // owns all of its state, and a WaitGroup for its forwarders and RTCP
-// readers. pion callbacks, socket readers and timers never touch session
+// readers (one per subscriber of a track, one per published track for its
+// sender reports). pion callbacks, socket readers and timers never touch session
 // state: they post closures to the session's bounded queue and return.
 // All paths to the end (slot close, exhaustion, officer, everyone left,
 // abandonment, shutdown) call one end(reason), which closes the peer

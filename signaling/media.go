@@ -7,12 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -68,13 +71,24 @@ func newAPI(cfg *Config, setup []func(*webrtc.SettingEngine)) (*webrtc.API, io.C
 	if err := me.RegisterCodec(codecOpus, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, nil, err
 	}
+	// Interceptors for what the relay receives only: NACKs to publishers
+	// for lost packets and receiver reports. What it sends needs none:
+	// retransmissions come from the forwarder's history (one per track
+	// instead of pion's NACK responder copying every packet per
+	// subscriber), and sender reports are the publisher's, relayed
+	// (forwarder.relayReports) instead of computed per packet.
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
+	ir.Add(headerCacheFactory{}) // first: innermost, see headerCache
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
 		return nil, nil, err
 	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	ir.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
 		return nil, nil, err
 	}
+	ir.Add(rr)
 	se := webrtc.SettingEngine{}
 	// AES-128-GCM first: AEAD (one AES-NI/CLMUL pass, no HMAC-SHA1 tag)
 	// with 10 AES rounds instead of AES-256's 14; every browser offers it.
@@ -122,20 +136,35 @@ func LoopbackOnly(se *webrtc.SettingEngine) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 }
 
-// forwarder relays one published track: it reads RTP from the publisher,
-// drops header extensions (their ids are negotiated per connection) and
-// writes the packet to a TrackLocalStaticRTP that every subscriber's
-// connection shares; pion rewrites SSRC and payload type per subscriber.
+// forwarder relays one published track: it reads RTP from the publisher
+// and writes it to a relayTrack that every subscriber's connection binds
+// (header extensions dropped: their ids are negotiated per connection;
+// SSRC and payload type set per subscriber). For video it keeps the
+// history subscribers' NACKs are answered from.
 type forwarder struct {
 	s       *session
 	owner   *participant
 	remote  *webrtc.TrackRemote
-	local   *webrtc.TrackLocalStaticRTP
+	recv    *webrtc.RTPReceiver
+	local   *relayTrack
+	hist    *history // video only
 	video   bool
 	packets prometheus.Counter
 	bytes   prometheus.Counter
 	rec     mediaWriter // nil when not recorded; set before run, then only run uses it
 	lastPLI atomic.Int64
+
+	// subMu guards subs: the subscribers' connections and SSRCs, for
+	// relaying the publisher's sender reports. The session adds and
+	// removes them; relayReports reads them.
+	subMu sync.Mutex
+	subs  map[*webrtc.RTPSender]subscriber
+}
+
+// subscriber is where a forwarder's sender reports go.
+type subscriber struct {
+	pc   *webrtc.PeerConnection
+	ssrc uint32
 }
 
 type mediaWriter interface {
@@ -143,15 +172,16 @@ type mediaWriter interface {
 	Close() error
 }
 
-func newForwarder(s *session, p *participant, t *webrtc.TrackRemote) (*forwarder, error) {
+func newForwarder(s *session, p *participant, t *webrtc.TrackRemote, r *webrtc.RTPReceiver) (*forwarder, error) {
 	kind := t.Kind().String()
-	local, err := webrtc.NewTrackLocalStaticRTP(t.Codec().RTPCodecCapability, kind, "ipcs-"+p.pid)
-	if err != nil {
-		return nil, err
-	}
 	f := &forwarder{
-		s: s, owner: p, remote: t, local: local, video: t.Kind() == webrtc.RTPCodecTypeVideo,
+		s: s, owner: p, remote: t, recv: r, video: t.Kind() == webrtc.RTPCodecTypeVideo,
+		local:   newRelayTrack(t.Codec().RTPCodecCapability, t.Kind(), kind, "ipcs-"+p.pid),
 		packets: s.h.m.Packets.WithLabelValues(kind), bytes: s.h.m.Bytes.WithLabelValues(kind),
+		subs: map[*webrtc.RTPSender]subscriber{},
+	}
+	if f.video {
+		f.hist = &history{}
 	}
 	if s.recDir != "" {
 		rec, err := newRecorder(s.recDir, p, t)
@@ -164,7 +194,10 @@ func newForwarder(s *session, p *participant, t *webrtc.TrackRemote) (*forwarder
 	return f, nil
 }
 
-// run forwards until the publisher's connection closes.
+// run forwards until the publisher's connection closes. Per packet it
+// parses the header once into a reused rtp.Packet and allocates nothing:
+// a video packet's read buffer goes into the history and the buffer it
+// replaces is read into next.
 func (f *forwarder) run() {
 	defer f.s.wg.Done()
 	rec := f.rec
@@ -175,7 +208,7 @@ func (f *forwarder) run() {
 			}
 		}()
 	}
-	buf := make([]byte, 1500)
+	buf := make([]byte, mtu)
 	var pkt rtp.Packet
 	first, recFailed := true, false
 	var npk, nbytes int
@@ -192,9 +225,8 @@ func (f *forwarder) run() {
 			first = false
 			f.s.h.m.JoinSeconds.Observe(f.s.h.wall.Now().Sub(f.owner.joinedAt).Seconds())
 		}
-		pkt.Header.Extension = false
-		pkt.Header.Extensions = pkt.Header.Extensions[:0]
-		if f.local.WriteRTP(&pkt) == nil {
+		stripExtensions(&pkt.Header)
+		if f.local.write(&pkt.Header, pkt.Payload) {
 			npk++
 			nbytes += len(pkt.Payload)
 			if npk == statsEvery {
@@ -206,6 +238,9 @@ func (f *forwarder) run() {
 			// A malformed sample must not stop the relay; the file keeps
 			// what it has.
 			recFailed = rec.WriteRTP(&pkt) != nil
+		}
+		if f.hist != nil {
+			buf = f.hist.put(pkt.SequenceNumber, buf[:n])
 		}
 	}
 }
@@ -234,12 +269,31 @@ func (f *forwarder) keyframe() {
 	}
 }
 
+// addSubscriber and removeSubscriber keep the list relayReports sends to.
+func (f *forwarder) addSubscriber(sender *webrtc.RTPSender, pc *webrtc.PeerConnection) {
+	var ssrc uint32
+	if enc := sender.GetParameters().Encodings; len(enc) > 0 {
+		ssrc = uint32(enc[0].SSRC)
+	}
+	f.subMu.Lock()
+	f.subs[sender] = subscriber{pc: pc, ssrc: ssrc}
+	f.subMu.Unlock()
+}
+
+func (f *forwarder) removeSubscriber(sender *webrtc.RTPSender) {
+	f.subMu.Lock()
+	delete(f.subs, sender)
+	f.subMu.Unlock()
+}
+
 // readRTCP drains one subscriber's RTCP for f (pion needs every sender
-// read) and turns PLI/FIR into a keyframe request to the publisher. It
-// ends when the sender stops.
+// read): PLI/FIR become a keyframe request to the publisher, NACKs are
+// answered from the history. It ends when the sender stops.
 func (f *forwarder) readRTCP(sender *webrtc.RTPSender) {
 	defer f.s.wg.Done()
-	buf := make([]byte, 1500)
+	buf := make([]byte, mtu)
+	var scratch []byte
+	var pkt rtp.Packet
 	for {
 		n, _, err := sender.Read(buf)
 		if err != nil {
@@ -250,9 +304,53 @@ func (f *forwarder) readRTCP(sender *webrtc.RTPSender) {
 			continue
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				f.keyframe()
+			case *rtcp.TransportLayerNack:
+				if scratch == nil {
+					scratch = make([]byte, mtu)
+				}
+				f.resend(p, scratch, &pkt)
+			}
+		}
+	}
+}
+
+// relayReports reads the publisher's RTCP for f (which also feeds pion's
+// receiver reports) and passes its sender reports on to every subscriber
+// with the subscriber's SSRC. Timestamps are forwarded unchanged, so the
+// publisher's NTP↔RTP mapping is right for the subscriber (lip sync);
+// the packet and octet counts are the publisher's. It ends when the
+// receiver stops.
+func (f *forwarder) relayReports() {
+	defer f.s.wg.Done()
+	buf := make([]byte, mtu)
+	var subs []subscriber
+	for {
+		n, _, err := f.recv.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			sr, ok := p.(*rtcp.SenderReport)
+			if !ok || sr.SSRC != uint32(f.remote.SSRC()) {
+				continue
+			}
+			f.subMu.Lock()
+			subs = subs[:0]
+			for _, s := range f.subs {
+				subs = append(subs, s)
+			}
+			f.subMu.Unlock()
+			for _, s := range subs {
+				out := rtcp.SenderReport{SSRC: s.ssrc, NTPTime: sr.NTPTime, RTPTime: sr.RTPTime,
+					PacketCount: sr.PacketCount, OctetCount: sr.OctetCount}
+				_ = s.pc.WriteRTCP([]rtcp.Packet{&out})
 			}
 		}
 	}

@@ -72,8 +72,8 @@ func (p *participant) newPeer() error {
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		s.post(func() { s.onState(p, st) })
 	})
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		if !s.post(func() { s.onTrack(p, t) }) {
+	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		if !s.post(func() { s.onTrack(p, t, r) }) {
 			return
 		}
 	})
@@ -149,18 +149,19 @@ func (s *session) onState(p *participant, st webrtc.PeerConnectionState) {
 
 // onTrack starts forwarding a track p publishes to every other
 // participant, and recording it.
-func (s *session) onTrack(p *participant, t *webrtc.TrackRemote) {
+func (s *session) onTrack(p *participant, t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	if p.gone || !p.publishes() {
 		return
 	}
-	f, err := newForwarder(s, p, t)
+	f, err := newForwarder(s, p, t, r)
 	if err != nil {
 		s.log.Error("forwarder", "err", err)
 		return
 	}
 	s.fwds[f] = struct{}{}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go f.run()
+	go f.relayReports()
 	for _, q := range s.parts {
 		if q != p {
 			s.subscribe(q, f)

@@ -476,12 +476,16 @@ func (s *session) remove(p *participant, left bool) {
 	}
 	p.gone = true
 	delete(s.parts, p.id)
+	for f, sender := range p.senders {
+		f.removeSubscriber(sender)
+	}
 	for f := range s.fwds {
 		if f.owner == p {
 			delete(s.fwds, f)
 			for _, q := range s.parts {
 				if sender, ok := q.senders[f]; ok {
 					delete(q.senders, f)
+					f.removeSubscriber(sender)
 					_ = q.pc.RemoveTrack(sender)
 					s.negotiate(q)
 				}
@@ -535,6 +539,7 @@ func (s *session) subscribe(p *participant, f *forwarder) {
 		return
 	}
 	p.senders[f] = sender
+	f.addSubscriber(sender, p.pc)
 	s.wg.Add(1)
 	go f.readRTCP(sender)
 	f.keyframe()

@@ -18,6 +18,13 @@
 //
 //	go run ./bench/visits -visits 20 -duration 10s
 //
+// It also prints the relay's CPU split into user and kernel time and its
+// heap allocations per packet; -cpuprofile and -memprofile write profiles
+// of the measurement, -relayprocs sets the relay's GOMAXPROCS alone.
+// -sendcost measures instead the floor under all of it: the CPU one
+// loopback sendto of a video packet costs on this machine, at the packet
+// rate of -visits.
+//
 // Bounded: at most 200 visits and 60 s of measurement; loopback only.
 package main
 
@@ -32,6 +39,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -76,6 +84,8 @@ type sample struct {
 
 func main() {
 	child := flag.Bool("child", false, "run the clients (internal)")
+	sink := flag.Int("sink", 0, "open this many loopback UDP sockets and read them until stdin closes (internal, for -sendcost)")
+	sendCost := flag.Bool("sendcost", false, "instead of visits: measure the CPU one sendto of a 1,100-byte datagram over loopback costs this process, at the packet rate of -visits")
 	n := flag.Int("visits", 20, "concurrent monitored visits (≤ 200)")
 	dur := flag.Duration("duration", 10*time.Second, "steady-state measurement (≤ 60s)")
 	vpps := flag.Int("vpps", 350, "video packets/s per publisher")
@@ -83,13 +93,26 @@ func main() {
 	pad := flag.Int("pad", 1000, "video payload padding bytes (realistic packet size)")
 	par := flag.Int("parallel", 10, "visits joining at once")
 	prof := flag.String("cpuprofile", "", "write the relay's CPU profile of the measurement here")
+	memprof := flag.String("memprofile", "", "write the relay's allocation profiles at the start (FILE.base) and the end (FILE) of the measurement; compare with pprof -diff_base")
 	mux := flag.Bool("udpmux", false, "share one UDP port (Config.UDPPort, the ICE UDP mux) among all relay peers")
+	procs := flag.Int("relayprocs", 0, "GOMAXPROCS of the relay (parent) process only; 0: the default (all CPUs)")
 	flag.Parse()
+	if !*child && *memprof != "" {
+		runtime.MemProfileRate = 64 // sample nearly every allocation (costs CPU: not for timing runs)
+	}
+	if !*child && *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
+	}
 	var err error
-	if *child {
+	switch {
+	case *sink > 0:
+		err = runSink(*sink)
+	case *sendCost:
+		err = runSendCost(*n, *dur, *vpps, *apps)
+	case *child:
 		err = runChild()
-	} else {
-		err = runParent(*n, *dur, *vpps, *apps, *pad, *par, *prof, *mux)
+	default:
+		err = runParent(*n, *dur, *vpps, *apps, *pad, *par, *prof, *memprof, *mux)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "visits:", err)
@@ -97,7 +120,7 @@ func main() {
 	}
 }
 
-func runParent(n int, dur time.Duration, vpps, apps, pad, par int, prof string, mux bool) error {
+func runParent(n int, dur time.Duration, vpps, apps, pad, par int, prof, memprof string, mux bool) error {
 	if n < 1 || n > 200 || dur <= 0 || dur > time.Minute {
 		return errors.New("need 1 ≤ -visits ≤ 200 and 0 < -duration ≤ 60s")
 	}
@@ -211,10 +234,25 @@ func runParent(n int, dur time.Duration, vpps, apps, pad, par int, prof string, 
 	if err != nil {
 		return fmt.Errorf("clients: %w", err)
 	}
+	var ms0, ms1 runtime.MemStats
+	if memprof != "" {
+		if err := writeAllocs(memprof + ".base"); err != nil {
+			return err
+		}
+	}
+	runtime.ReadMemStats(&ms0)
+	sys0 := cpuSys()
 	cpu0, t0, pk0, busy0, drop0 := cpuSelf(), clk.Now(), forwarded(m), machineBusy(), udpRcvbufErrors()
 	timer := clk.NewTimer(dur)
 	<-timer.C()
 	cpu1, t1, pk1, busy1, drop1 := cpuSelf(), clk.Now(), forwarded(m), machineBusy(), udpRcvbufErrors()
+	sys1 := cpuSys()
+	runtime.ReadMemStats(&ms1)
+	if memprof != "" {
+		if err := writeAllocs(memprof); err != nil {
+			return err
+		}
+	}
 	c1, err := mark()
 	if prof != "" {
 		pprof.StopCPUProfile()
@@ -227,10 +265,11 @@ func runParent(n int, dur time.Duration, vpps, apps, pad, par int, prof string, 
 
 	r := result{
 		n: n, nominalIn: float64(2 * n * (vpps + apps)), wall: t1.Sub(t0).Seconds(),
-		relayCPU: (cpu1 - cpu0).Seconds(), clientCPU: time.Duration(c1.CPU - c0.CPU).Seconds(),
+		relayCPU: (cpu1 - cpu0).Seconds(), relaySys: (sys1 - sys0).Seconds(), clientCPU: time.Duration(c1.CPU - c0.CPU).Seconds(),
 		machineCPU: (busy1 - busy0).Seconds(), ncpu: runtime.NumCPU(),
 		in: float64(pk1 - pk0), sent: float64(c1.Sent - c0.Sent), received: float64(c1.Received - c0.Received),
-		drops: drop1 - drop0,
+		drops: drop1 - drop0, mallocs: float64(ms1.Mallocs - ms0.Mallocs), gcs: ms1.NumGC - ms0.NumGC,
+		procs: runtime.GOMAXPROCS(0),
 	}
 	sort.Float64s(rd.JoinMillis)
 	fmt.Printf("visits: %d monitored 1:1 visits (3 peers each), %d+%d pps per publisher, %.1f s measured, udpmux %v\n", n, vpps, apps, r.wall, mux)
@@ -246,10 +285,14 @@ type result struct {
 	nominalIn                      float64 // packets/s the publishers should offer
 	wall                           float64
 	relayCPU, clientCPU            float64 // CPU seconds
+	relaySys                       float64 // the relay's CPU seconds in the kernel (part of relayCPU)
 	machineCPU                     float64 // busy CPU seconds of the whole machine
 	ncpu                           int
 	in, sent, received             float64 // relay received; clients published; clients received
 	drops                          int64   // UDP datagrams the kernel dropped for a full receive buffer (machine-wide)
+	mallocs                        float64 // heap allocations in the relay process
+	gcs                            uint32  // garbage collections in the relay process
+	procs                          int     // the relay's GOMAXPROCS
 	starvedOffer, starvedReceivers bool
 }
 
@@ -271,9 +314,12 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "delivered: relay sent %.0f packets/s to subscribers; clients received %.0f/s (%.1f%%)\n", outPS, rxPS, 100*rxPS/outPS)
 	fmt.Fprintf(w, "relay CPU: %.3f cores, %.2f ms CPU per visit-second (%.4f cores per visit); %.1f µs per received packet, %.1f µs per sent packet\n",
 		cores, 1000*cores/float64(r.n), cores/float64(r.n), usPerIn, usPerIn/subscribers)
+	fmt.Fprintf(w, "relay CPU split: %.1f µs user + %.1f µs kernel per received packet (the kernel part is mostly sendto: loopback delivery to the client)\n",
+		1e6*(r.relayCPU-r.relaySys)/r.in, 1e6*r.relaySys/r.in)
 	fmt.Fprintf(w, "capacity: %.1f monitored visits per core as measured; %.1f at the nominal %.0f packets/s per visit (%.4f cores per visit)\n",
 		float64(r.n)/cores, 1/normCores, r.nominalIn/float64(r.n), normCores)
 	fmt.Fprintf(w, "forwarding: %.0f sent packets/s per relay core = %.2f × LiveKit's 56,000\n", outPS/cores, outPS/cores/56000)
+	fmt.Fprintf(w, "relay runtime: GOMAXPROCS %d; %.2f heap allocations per received packet; %d GCs\n", r.procs, r.mallocs/r.in, r.gcs)
 	other := r.machineCPU - r.relayCPU - r.clientCPU
 	fmt.Fprintf(w, "machine: %.2f of %d cores busy: relay %.2f, clients %.2f, other processes %.2f; %d UDP datagrams dropped on full receive buffers (all processes)\n",
 		r.machineCPU/r.wall, r.ncpu, cores, r.clientCPU/r.wall, max(other, 0)/r.wall, r.drops)
@@ -297,6 +343,28 @@ func forwarded(m *metrics.Metrics) int64 {
 		sum += d.GetCounter().GetValue()
 	}
 	return int64(sum)
+}
+
+// writeAllocs writes the heap profile (its alloc_objects sample is every
+// allocation since start-up) to path.
+func writeAllocs(path string) error {
+	runtime.GC() // the profile is as of the last GC
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// cpuSys is this process's CPU time in the kernel.
+func cpuSys() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Stime.Nano())
 }
 
 func cpuSelf() time.Duration {
@@ -468,4 +536,107 @@ func runChild() error {
 		p.Close()
 	}
 	return nil
+}
+
+// runSendCost measures the floor under the relay's CPU per packet: what
+// sending one datagram of a forwarded video packet's size over loopback
+// costs the sender (the kernel's UDP/IP path, loopback delivery and waking
+// the reader), with nothing else to do. It sends to 2n sockets in a child
+// process (a visit's subscribers), at the relay's nominal rate (2 × the
+// packets it receives), in bursts every 10 ms.
+func runSendCost(n int, dur time.Duration, vpps, apps int) error {
+	if n < 1 || n > 200 || dur <= 0 || dur > time.Minute {
+		return errors.New("need 1 ≤ -visits ≤ 200 and 0 < -duration ≤ 60s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dur+time.Minute)
+	defer cancel()
+	socks := 2 * subscribers * n // each visit: two publishers, each to two subscribers
+	cmd := exec.CommandContext(ctx, os.Args[0], "-sink", strconv.Itoa(socks))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = stdin.Close(); _ = cmd.Wait() }()
+	var dsts []netip.AddrPort
+	in := bufio.NewScanner(stdout)
+	for len(dsts) < socks && in.Scan() {
+		ap, err := netip.ParseAddrPort(in.Text())
+		if err != nil {
+			return err
+		}
+		dsts = append(dsts, ap)
+	}
+	if len(dsts) < socks {
+		return errors.New("sink did not start")
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	payload := make([]byte, 1100)
+	perSock := float64(vpps+apps) / 100 // per 10 ms tick
+	clk := clock.Real{}
+	tick := clk.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var credit float64
+	sent := 0
+	cpu0, t0 := cpuSelf(), clk.Now()
+	for clk.Now().Sub(t0) < dur {
+		<-tick.C()
+		for credit += perSock; credit >= 1; credit-- {
+			for _, d := range dsts {
+				if _, err := c.WriteToUDPAddrPort(payload, d); err == nil {
+					sent++
+				}
+			}
+		}
+	}
+	cpu, wall := (cpuSelf() - cpu0).Seconds(), clk.Now().Sub(t0).Seconds()
+	us := 1e6 * cpu / float64(sent)
+	fmt.Printf("sendcost: %d datagrams/s of 1,100 bytes to %d loopback sockets: %.2f cores, %.2f µs CPU per sendto\n", int(float64(sent)/wall), socks, cpu/wall, us)
+	fmt.Printf("floor: a visit's %d sent packets/s cost %.1f ms CPU per second in sendto alone: at most %.0f monitored visits per core if the relay did nothing else\n",
+		2*subscribers*(vpps+apps), float64(2*subscribers*(vpps+apps))*us/1000, 1e6/(float64(2*subscribers*(vpps+apps))*us))
+	return nil
+}
+
+// runSink is -sendcost's receiving side: it prints its sockets'
+// addresses, one a line, and reads them until stdin closes.
+func runSink(n int) error {
+	var wg sync.WaitGroup
+	var conns []*net.UDPConn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		wg.Wait()
+	}()
+	for i := 0; i < n; i++ {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+		fmt.Println(c.LocalAddr().(*net.UDPAddr).AddrPort())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := make([]byte, 1500)
+			for {
+				if _, _, err := c.ReadFromUDPAddrPort(b); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	_, err := io.Copy(io.Discard, os.Stdin)
+	return err
 }

@@ -86,6 +86,7 @@ type Peer struct {
 	wmu sync.Mutex // guards ws writes
 
 	video, audio     *webrtc.TrackLocalStaticRTP
+	senderReports    atomic.Int64 // RTCP SRs received for the tracks received
 	published        atomic.Bool
 	rxVideo, rxAudio struct{ packets, bytes atomic.Int64 }
 	sent             atomic.Int64 // RTP packets published
@@ -99,7 +100,14 @@ var errClosed = errors.New("signalingtest: peer closed")
 
 // NewAPI returns the pion API peers use: VP8 and Opus, NACK and RTCP
 // reports, loopback-only candidates, mDNS off.
-func NewAPI() (*webrtc.API, error) {
+func NewAPI() (*webrtc.API, error) { return newAPI(nil) }
+
+// NewLossyAPI is NewAPI for peers whose sockets lose some received
+// packets (see Loss), so the peer asks the relay to send them again
+// (tests of retransmission).
+func NewLossyAPI(l *Loss) (*webrtc.API, error) { return newAPI(l) }
+
+func newAPI(l *Loss) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -116,6 +124,13 @@ func NewAPI() (*webrtc.API, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	if l != nil {
+		n, err := newLossyNet(l)
+		if err != nil {
+			return nil, err
+		}
+		se.SetNet(n)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
@@ -156,12 +171,13 @@ func Dial(ctx context.Context, api *webrtc.API, o Options) (*Peer, error) {
 			_ = p.send(map[string]any{"type": "candidate", "candidate": c.ToJSON()})
 		}
 	})
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		if p.ctx.Err() != nil {
 			return
 		}
-		p.wg.Add(1)
+		p.wg.Add(2)
 		go p.readTrack(t)
+		go p.readReports(t, r)
 	})
 	if err := p.send(map[string]string{"type": "join", "token": o.Token}); err != nil {
 		p.Close()
@@ -364,6 +380,32 @@ func (p *Peer) readTrack(t *webrtc.TrackRemote) {
 		c.bytes.Add(int64(n))
 	}
 }
+
+// readReports reads the RTCP the relay sends about a received track and
+// counts its sender reports.
+func (p *Peer) readReports(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	defer p.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := r.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, k := range pkts {
+			if sr, ok := k.(*rtcp.SenderReport); ok && sr.SSRC == uint32(t.SSRC()) {
+				p.senderReports.Add(1)
+			}
+		}
+	}
+}
+
+// SenderReports returns how many RTCP sender reports arrived for the
+// tracks this peer receives (with their SSRCs).
+func (p *Peer) SenderReports() int64 { return p.senderReports.Load() }
 
 // Received returns what arrived so far on kind ("audio" or "video").
 func (p *Peer) Received(kind string) Counts {
