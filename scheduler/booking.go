@@ -289,6 +289,11 @@ func (s *Scheduler) CancelByVisitor(ctx context.Context, visitID, visitorID stri
 		return Visit{}, err
 	}
 	s.m.Cancellations.WithLabelValues("visitor").Inc()
+	if s.ender != nil { // someone may wait in the visit's room already
+		if err := s.ender.EndVisit(ctx, v.ID); err != nil {
+			s.log.Warn("cancelled visit's waiting room not closed", "visit_id", v.ID, "err", err)
+		}
+	}
 	return v, nil
 }
 
@@ -316,6 +321,16 @@ func (s *Scheduler) CancelByFacility(ctx context.Context, visitID, reason string
 		return Cancellation{}, fmt.Errorf("%w: visit is %s", ErrVisitClosed, v.Status)
 	}
 	c := Cancellation{Visit: v}
+	// Cancelled first, so nobody joins again; then the live session, if
+	// any (participants may be waiting in a booked visit too), ends and
+	// settles before the credit reads what was charged. A retry (a
+	// cancelled visit whose credit is still due) ends it again: the first
+	// attempt may have timed out.
+	if s.ender != nil && (v.CancelledBy == "facility" || v.CreditDue) {
+		if err := s.ender.EndVisit(ctx, v.ID); err != nil {
+			return c, fmt.Errorf("scheduler: end live visit %s: %w", v.ID, err)
+		}
+	}
 	if !v.CreditDue {
 		return c, nil
 	}

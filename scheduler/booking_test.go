@@ -206,6 +206,10 @@ func testCapacityCancelAndCredit(t *testing.T, db *sqldb.DB) {
 	if _, err := f.s.SetStatus(ctx, a.ID, StatusStarted); err != nil {
 		t.Fatal(err)
 	}
+	if want := "[end " + b.ID + " cancelled]"; fmt.Sprint(f.credit.log) != want { // the visitor's cancellation
+		t.Fatalf("ended %v, want %s", f.credit.log, want)
+	}
+	f.credit.log = nil
 	f.credit.fail = errors.New("ledger down")
 	c, err := f.s.CancelByFacility(ctx, a.ID, "lockdown")
 	if err == nil || !c.Visit.CreditDue || c.Credited {
@@ -222,6 +226,29 @@ func testCapacityCancelAndCredit(t *testing.T, db *sqldb.DB) {
 	if fmt.Sprint(f.credit.got) != "["+a.ID+"/r-1/lockdown]" {
 		t.Fatalf("credits %v", f.credit.got)
 	}
+	// The live session was ended after the visit was marked cancelled and
+	// before each credit attempt (the failed one and the retry), so the
+	// credit sees everything it was charged.
+	if want := "[end " + a.ID + " cancelled end " + a.ID + " cancelled credit " + a.ID + "]"; fmt.Sprint(f.credit.log) != want {
+		t.Fatalf("order %v, want %s", f.credit.log, want)
+	}
+	// When the live session cannot be ended, the credit waits (still due).
+	e, err := book("r-1", KindRemote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.SetStatus(ctx, e.ID, StatusStarted); err != nil {
+		t.Fatal(err)
+	}
+	f.credit.endFail = errors.New("hub busy")
+	if c, err := f.s.CancelByFacility(ctx, e.ID, "count"); err == nil || c.Credited || !c.Visit.CreditDue {
+		t.Fatalf("cancel with the session not ended: %+v, %v", c, err)
+	}
+	f.credit.endFail = nil
+	if c, err := f.s.CancelByFacility(ctx, e.ID, "count"); err != nil || !c.Credited {
+		t.Fatalf("retried cancel: %+v, %v", c, err)
+	}
+	f.credit.log = nil
 	// A free in-facility visit cancelled by staff has nothing to credit.
 	d, err := book("r-3", KindInFacility)
 	if err != nil {
@@ -233,7 +260,7 @@ func testCapacityCancelAndCredit(t *testing.T, db *sqldb.DB) {
 	if c, err := f.s.CancelByFacility(ctx, d.ID, "count"); err != nil || c.Credited || c.Visit.CreditDue {
 		t.Fatalf("in-facility cancel: %+v, %v", c, err)
 	}
-	if len(f.credit.got) != 1 {
+	if len(f.credit.got) != 2 { // lockdown and count, none for the free visit
 		t.Fatalf("credits %v", f.credit.got)
 	}
 }

@@ -38,11 +38,15 @@ func openPostgres(tb testing.TB) *sqldb.DB {
 	return db
 }
 
-// recordingCrediter stands in for the ledger at the Crediter seam.
+// recordingCrediter stands in for the ledger at the Crediter seam, and
+// for the signaling hub at the Ender seam: log has both, in order.
 type recordingCrediter struct {
-	mu   sync.Mutex
-	got  []string
-	fail error
+	mu      sync.Mutex
+	got     []string
+	fail    error
+	log     []string
+	endFail error
+	s       *Scheduler // to see the visit's status when it is ended
 }
 
 func (c *recordingCrediter) CreditVisit(_ context.Context, visitID, residentID, reason string) error {
@@ -52,6 +56,21 @@ func (c *recordingCrediter) CreditVisit(_ context.Context, visitID, residentID, 
 		return c.fail
 	}
 	c.got = append(c.got, visitID+"/"+residentID+"/"+reason)
+	c.log = append(c.log, "credit "+visitID)
+	return nil
+}
+
+func (c *recordingCrediter) EndVisit(ctx context.Context, visitID string) error {
+	v, err := c.s.Visit(ctx, visitID)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if c.endFail != nil {
+		return c.endFail
+	}
+	c.log = append(c.log, "end "+visitID+" "+string(v.Status))
 	return nil
 }
 
@@ -72,10 +91,11 @@ func newFixture(tb testing.TB, db *sqldb.DB, now time.Time) *fixture {
 	}
 	clk := clock.NewFake(now)
 	cr := &recordingCrediter{}
-	s, err := New(context.Background(), Config{PasswordIterations: 1000}, db, signer, clk, metrics.New().Scheduler, WithCrediter(cr))
+	s, err := New(context.Background(), Config{PasswordIterations: 1000}, db, signer, clk, metrics.New().Scheduler, WithCrediter(cr), WithEnder(cr))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	cr.s = s
 	return &fixture{s: s, clk: clk, db: db, signer: signer, credit: cr}
 }
 

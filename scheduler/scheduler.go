@@ -27,6 +27,16 @@ type Crediter interface {
 	CreditVisit(ctx context.Context, visitID, residentID, reason string) error
 }
 
+// Ender ends a visit's live session (media and metering) and returns
+// once its charge and CDR are settled; a visit with no live session is
+// no error. The signaling hub satisfies it (wired in
+// cmd/ipcsd). A facility's cancellation ends the live session before it
+// credits, so the credit sees everything the visit was charged and the
+// visit is not billed after it was cancelled.
+type Ender interface {
+	EndVisit(ctx context.Context, visitID string) error
+}
+
 // Option sets an optional collaborator of New.
 type Option func(*Scheduler)
 
@@ -39,6 +49,9 @@ func WithLogger(l *slog.Logger) Option {
 // Without one, such visits are cancelled and left with a credit due.
 func WithCrediter(c Crediter) Option { return func(s *Scheduler) { s.credit = c } }
 
+// WithEnder sets who ends a cancelled visit's live session.
+func WithEnder(e Ender) Option { return func(s *Scheduler) { s.ender = e } }
+
 // Scheduler keeps facilities' visit calendars, visitors, approvals and
 // bookings in the shared database. It is safe for concurrent use, also
 // by several nodes sharing one PostgreSQL database.
@@ -50,6 +63,7 @@ type Scheduler struct {
 	m      *metrics.Scheduler
 	log    *slog.Logger
 	credit Crediter
+	ender  Ender
 	zones  zoneCache
 
 	// mu guards cals, the compiled calendars by facility id, valid while

@@ -50,6 +50,9 @@ func (a schedVisits) Ended(ctx context.Context, id string, connected bool) error
 		to = scheduler.StatusFailed // never connected on both sides: gives the quota back
 	}
 	_, err := a.s.SetStatus(ctx, id, to)
+	if errors.Is(err, scheduler.ErrVisitClosed) {
+		return nil // cancelled by the facility while live: that status stays
+	}
 	return err
 }
 

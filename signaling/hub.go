@@ -40,13 +40,14 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // socket handlers, writers, session goroutines
 
-	// mu guards closed, sockets, conns, sessions and ended.
+	// mu guards closed, sockets, conns, sessions, settling and ended.
 	mu       sync.Mutex
 	closed   bool
 	sockets  int
 	conns    map[*conn]struct{}
 	sessions map[string]*session
-	ended    map[string]time.Time // visit id → its End, until End passes
+	settling map[string]chan struct{} // visit id → closed once its ending session settled
+	ended    map[string]time.Time     // visit id → its End, until End passes
 }
 
 // Option configures optional seams of a Hub.
@@ -95,7 +96,7 @@ func New(cfg Config, signer *token.Signer, visits Visits, biller Biller, m *metr
 		cfg: cfg, signer: signer, visits: visits, biller: biller, m: m,
 		clk: o.clk, wall: clock.Real{}, log: o.log.With("component", "signaling"),
 		api: api, mux: mux, ctx: ctx, cancel: cancel,
-		conns: map[*conn]struct{}{}, sessions: map[string]*session{}, ended: map[string]time.Time{},
+		conns: map[*conn]struct{}{}, sessions: map[string]*session{}, settling: map[string]chan struct{}{}, ended: map[string]time.Time{},
 	}
 	h.up = websocket.Upgrader{
 		ReadBufferSize:  4096,
@@ -273,6 +274,7 @@ func (h *Hub) forget(s *session, over bool) {
 	defer h.mu.Unlock()
 	if h.sessions[s.v.ID] == s {
 		delete(h.sessions, s.v.ID)
+		h.settling[s.v.ID] = s.settled
 	}
 	if over {
 		h.ended[s.v.ID] = s.v.End
@@ -293,6 +295,44 @@ func (h *Hub) End(visitID, reason string) error {
 		return ErrUnknownVisit
 	}
 	return nil
+}
+
+// EndAndWait ends a live visit for reason like End, and returns once it
+// has ended and settled: its charge committed and its CDR written (or
+// ctx ends). A visit already ending is waited for. It returns
+// ErrUnknownVisit when the visit has no live session. A facility's
+// cancellation uses it, so the credit it gives sees the visit's CDR.
+func (h *Hub) EndAndWait(ctx context.Context, visitID, reason string) error {
+	if reason == "" {
+		reason = ReasonOfficer
+	}
+	h.mu.Lock()
+	s := h.sessions[visitID]
+	settled := h.settling[visitID]
+	h.mu.Unlock()
+	switch {
+	case s != nil:
+		settled = s.settled
+		s.post(func() { s.end(reason) }) // false: it is ending already
+	case settled == nil:
+		return ErrUnknownVisit
+	}
+	select {
+	case <-settled:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("signaling: visit %s did not settle: %w", visitID, ctx.Err())
+	}
+}
+
+// settledSession forgets a settled session's channel.
+func (h *Hub) settledSession(s *session) {
+	h.mu.Lock()
+	if h.settling[s.v.ID] == s.settled {
+		delete(h.settling, s.v.ID)
+	}
+	h.mu.Unlock()
+	close(s.settled)
 }
 
 // TopUp tells the live visits billed to accountID that a deposit landed,

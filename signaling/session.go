@@ -50,17 +50,19 @@ type session struct {
 	firstBoth time.Time
 	recDir    string
 	done      bool
+	settled   chan struct{} // closed when end has settled the bill and written the CDR
 }
 
 func newSession(h *Hub, v Visit, now time.Time) *session {
 	ctx, cancel := context.WithCancel(h.ctx)
 	return &session{
 		h: h, v: v, ctx: ctx, cancel: cancel,
-		log:    h.log.With("visit_id", v.ID, "facility", v.Facility),
-		wake:   make(chan struct{}, 1),
-		opened: now,
-		parts:  map[uint64]*participant{},
-		fwds:   map[*forwarder]struct{}{},
+		log:     h.log.With("visit_id", v.ID, "facility", v.Facility),
+		wake:    make(chan struct{}, 1),
+		settled: make(chan struct{}),
+		opened:  now,
+		parts:   map[uint64]*participant{},
+		fwds:    map[*forwarder]struct{}{},
 	}
 }
 
@@ -254,6 +256,7 @@ func (s *session) end(reason string) {
 		return
 	}
 	s.done = true
+	defer s.h.settledSession(s)
 	s.qmu.Lock()
 	s.stopped = true
 	s.queue = nil
@@ -326,7 +329,7 @@ func (s *session) recordingPath() string {
 // isCutoff reports whether ipcs (not the participants) ended the visit.
 func isCutoff(reason string) bool {
 	switch reason {
-	case ReasonWindow, ReasonExhausted, ReasonOfficer, ReasonShutdown, ReasonAbandoned, ReasonError:
+	case ReasonWindow, ReasonExhausted, ReasonOfficer, ReasonCancelled, ReasonShutdown, ReasonAbandoned, ReasonError:
 		return true
 	}
 	return false

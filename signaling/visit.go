@@ -53,6 +53,7 @@ const (
 	ReasonWindow    = "window"    // the slot closed
 	ReasonExhausted = "exhausted" // the resident's balance ran out
 	ReasonOfficer   = "officer"   // ended by staff
+	ReasonCancelled = "cancelled" // the facility cancelled the visit while it was live
 	ReasonShutdown  = "shutdown"  // the daemon is stopping
 	ReasonAbandoned = "abandoned" // nobody connected for Config.EmptyGrace
 	ReasonFunds     = "funds"     // could not reserve the first increment

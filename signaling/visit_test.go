@@ -162,6 +162,39 @@ func TestOfficerEndsVisit(t *testing.T) {
 	}
 }
 
+// TestEndAndWaitSettlesFirst: a facility's cancellation ends a live,
+// metered visit and returns only once its bill is closed (the CDR is
+// there), so the credit that follows sees the charge.
+func TestEndAndWaitSettlesFirst(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	h := newHarness(t, signaling.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v := h.book("v6", signaling.KindRemote, 30*time.Minute)
+	visitor := h.dial(ctx, signaling.RoleVisitor, v.ID, true)
+	resident := h.dial(ctx, signaling.RoleResident, v.ID, true)
+	flowing(t, ctx, "resident", resident, 10)
+	if err := h.hub.EndAndWait(ctx, v.ID, signaling.ReasonCancelled); err != nil {
+		t.Fatal(err)
+	}
+	select { // already there: EndAndWait returned after Close
+	case b := <-h.biller.cdrs:
+		if b.cdr.Reason != signaling.ReasonCancelled || b.cdr.VisitID != v.ID {
+			t.Errorf("cdr %+v, want the visit's, reason cancelled", b.cdr)
+		}
+	default:
+		t.Fatal("EndAndWait returned before the visit's bill was closed")
+	}
+	for _, p := range []*signalingtest.Peer{visitor, resident} {
+		if e := waitEvent(t, ctx, p, signaling.TypeEnded); e.Reason != signaling.ReasonCancelled {
+			t.Errorf("ended %+v, want cancelled", e)
+		}
+	}
+	if err := h.hub.EndAndWait(ctx, v.ID, signaling.ReasonCancelled); !errors.Is(err, signaling.ErrUnknownVisit) {
+		t.Errorf("EndAndWait after the end = %v, want ErrUnknownVisit", err)
+	}
+}
+
 // TestPrivilegedVisit: an attorney visit cannot be monitored and is not
 // recorded.
 func TestPrivilegedVisit(t *testing.T) {

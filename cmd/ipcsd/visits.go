@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"ipcs/api"
 	"ipcs/signaling"
@@ -27,4 +29,27 @@ func (d *daemon) startSignaling() error {
 	d.mux.Handle("/ws", hub)
 	api.NewVisitControl(hub, d.auth, signaling.ErrUnknownVisit, d.log)(d.mux)
 	return nil
+}
+
+// visitEnder ends a cancelled visit's live session for the scheduler and
+// waits until its charge and CDR are settled, so the credit that follows
+// sees them. The hub is built after the scheduler; before it exists, and
+// for visits with no live session, there is nothing to end.
+type visitEnder struct{ d *daemon }
+
+// endVisitWait bounds how long a cancellation waits for a live visit to
+// close its peers and settle.
+const endVisitWait = 20 * time.Second
+
+func (e visitEnder) EndVisit(ctx context.Context, visitID string) error {
+	if e.d.hub == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, endVisitWait)
+	defer cancel()
+	err := e.d.hub.EndAndWait(ctx, visitID, signaling.ReasonCancelled)
+	if errors.Is(err, signaling.ErrUnknownVisit) {
+		return nil
+	}
+	return err
 }

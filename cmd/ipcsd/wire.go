@@ -50,7 +50,8 @@ func (d *daemon) wire(ctx context.Context) error {
 
 	sched, err := scheduler.New(ctx, scheduler.Config{}, d.db, d.signer, d.clock, d.metrics.Scheduler,
 		scheduler.WithLogger(d.log),
-		scheduler.WithCrediter(visitCrediter{d.ledger}))
+		scheduler.WithCrediter(visitCrediter{d.ledger}),
+		scheduler.WithEnder(visitEnder{d}))
 	if err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}

@@ -18,6 +18,7 @@
     window: "The visit time is over.",
     exhausted: "The visit ended because the account balance ran out.",
     officer: "The visit was ended by facility staff.",
+    cancelled: "The facility cancelled this visit. Anything it was charged is credited back.",
     shutdown: "The visit ended because the service is restarting. Please try again in a moment.",
     abandoned: "The visit ended because nobody was connected.",
     funds: "The resident's account cannot pay for this visit.",
