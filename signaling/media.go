@@ -291,30 +291,19 @@ func (f *forwarder) removeSubscriber(sender *webrtc.RTPSender) {
 // answered from the history. It ends when the sender stops.
 func (f *forwarder) readRTCP(sender *webrtc.RTPSender) {
 	defer f.s.wg.Done()
-	buf := make([]byte, mtu)
 	var scratch []byte
 	var pkt rtp.Packet
-	for {
-		n, _, err := sender.Read(buf)
-		if err != nil {
-			return
-		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				f.keyframe()
-			case *rtcp.TransportLayerNack:
-				if scratch == nil {
-					scratch = make([]byte, mtu)
-				}
-				f.resend(p, scratch, &pkt)
+	rtcpLoop(sender.Read, func(p rtcp.Packet) {
+		switch p := p.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			f.keyframe()
+		case *rtcp.TransportLayerNack:
+			if scratch == nil {
+				scratch = make([]byte, mtu)
 			}
+			f.resend(p, scratch, &pkt)
 		}
-	}
+	})
 }
 
 // relayReports reads the publisher's RTCP for f (which also feeds pion's
@@ -325,10 +314,33 @@ func (f *forwarder) readRTCP(sender *webrtc.RTPSender) {
 // receiver stops.
 func (f *forwarder) relayReports() {
 	defer f.s.wg.Done()
-	buf := make([]byte, mtu)
 	var subs []subscriber
+	rtcpLoop(f.recv.Read, func(p rtcp.Packet) {
+		sr, ok := p.(*rtcp.SenderReport)
+		if !ok || sr.SSRC != uint32(f.remote.SSRC()) {
+			return
+		}
+		f.subMu.Lock()
+		subs = subs[:0]
+		for _, s := range f.subs {
+			subs = append(subs, s)
+		}
+		f.subMu.Unlock()
+		for _, s := range subs {
+			out := rtcp.SenderReport{SSRC: s.ssrc, NTPTime: sr.NTPTime, RTPTime: sr.RTPTime,
+				PacketCount: sr.PacketCount, OctetCount: sr.OctetCount}
+			_ = s.pc.WriteRTCP([]rtcp.Packet{&out})
+		}
+	})
+}
+
+// rtcpLoop reads RTCP datagrams with read until it fails (the sender or
+// receiver stopped) and hands every packet in them to handle; a datagram
+// that does not parse is skipped.
+func rtcpLoop(read func([]byte) (int, interceptor.Attributes, error), handle func(rtcp.Packet)) {
+	buf := make([]byte, mtu)
 	for {
-		n, _, err := f.recv.Read(buf)
+		n, _, err := read(buf)
 		if err != nil {
 			return
 		}
@@ -337,21 +349,7 @@ func (f *forwarder) relayReports() {
 			continue
 		}
 		for _, p := range pkts {
-			sr, ok := p.(*rtcp.SenderReport)
-			if !ok || sr.SSRC != uint32(f.remote.SSRC()) {
-				continue
-			}
-			f.subMu.Lock()
-			subs = subs[:0]
-			for _, s := range f.subs {
-				subs = append(subs, s)
-			}
-			f.subMu.Unlock()
-			for _, s := range subs {
-				out := rtcp.SenderReport{SSRC: s.ssrc, NTPTime: sr.NTPTime, RTPTime: sr.RTPTime,
-					PacketCount: sr.PacketCount, OctetCount: sr.OctetCount}
-				_ = s.pc.WriteRTCP([]rtcp.Packet{&out})
-			}
+			handle(p)
 		}
 	}
 }
