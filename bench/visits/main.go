@@ -183,17 +183,8 @@ func runParent(n int, dur time.Duration, vpps, apps, pad, par int, prof, memprof
 	}()
 	sp.URL = "ws://" + ln.Addr().String() + "/ws"
 
-	cmd := exec.CommandContext(ctx, os.Args[0], "-child")
-	stdin, err := cmd.StdinPipe()
+	cmd, stdin, stdout, err := startChild(ctx, "-child")
 	if err != nil {
-		return err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
 		return err
 	}
 	if err := json.NewEncoder(stdin).Encode(sp); err != nil {
@@ -551,17 +542,8 @@ func runSendCost(n int, dur time.Duration, vpps, apps int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), dur+time.Minute)
 	defer cancel()
 	socks := 2 * subscribers * n // each visit: two publishers, each to two subscribers
-	cmd := exec.CommandContext(ctx, os.Args[0], "-sink", strconv.Itoa(socks))
-	stdin, err := cmd.StdinPipe()
+	cmd, stdin, stdout, err := startChild(ctx, "-sink", strconv.Itoa(socks))
 	if err != nil {
-		return err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
 		return err
 	}
 	defer func() { _ = stdin.Close(); _ = cmd.Wait() }()
@@ -639,4 +621,23 @@ func runSink(n int) error {
 	}
 	_, err := io.Copy(io.Discard, os.Stdin)
 	return err
+}
+
+// startChild starts this program again with args, its stdin and stdout
+// piped to us and its stderr shared; it dies with ctx.
+func startChild(ctx context.Context, args ...string) (*exec.Cmd, io.WriteCloser, io.ReadCloser, error) {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, err
+	}
+	return cmd, stdin, stdout, nil
 }
