@@ -19,9 +19,14 @@ ON CONFLICT (id) DO UPDATE SET zone = excluded.zone, deposit_max = excluded.depo
 	qBalance   = `SELECT facility, status, release_date, available, held FROM ledger_accounts WHERE id = ?`
 	qStatement = `SELECT id, kind, reservation_id, src, dst, amount, party, memo, at_us FROM ledger_journal
 WHERE account_id = ? AND at_us >= ? AND at_us < ? AND id > ? ORDER BY id LIMIT ?`
-	qCDRs = `SELECT seq, session_id, reservation_id, service, facility, account_id, destination, class, started_us, answered_us, ended_us,
+	cdrColumns = `SELECT seq, session_id, reservation_id, service, facility, account_id, destination, class, started_us, answered_us, ended_us,
 billed_seconds, amount, tariff_id, tariff_version, rate, increment_first, increment_next, cause, recording_path, privileged
-FROM ledger_cdrs WHERE (? = '' OR account_id = ?) AND (? = '' OR facility = ?) AND ended_us >= ? AND ended_us < ? AND seq > ? ORDER BY seq LIMIT ?`
+FROM ledger_cdrs `
+	// qCDRsOfAccount walks the (account_id, seq) index: one resident's
+	// CDRs without reading anyone else's. qCDRs serves the other queries
+	// (by facility, or all) in seq order.
+	qCDRsOfAccount = cdrColumns + `WHERE account_id = ? AND (? = '' OR facility = ?) AND ended_us >= ? AND ended_us < ? AND seq > ? ORDER BY seq LIMIT ?`
+	qCDRs          = cdrColumns + `WHERE (? = '' OR facility = ?) AND ended_us >= ? AND ended_us < ? AND seq > ? ORDER BY seq LIMIT ?`
 )
 
 // OpenAccount creates a resident's debit account with a zero balance, or,
@@ -166,8 +171,11 @@ func (l *Ledger) CDRs(ctx context.Context, q CDRQuery, after int64) ([]CDR, int6
 	)
 	err := l.view(ctx, kindCDR, func(ctx context.Context, tx Tx) error {
 		out, next = out[:0], after
-		rows, err := tx.Query(ctx, qCDRs, q.AccountID, q.AccountID, q.Facility, q.Facility,
-			micros(q.Since), untilMicros(q.Until), after, int64(clampLimit(q.Limit)))
+		query, args := qCDRs, []any{q.Facility, q.Facility, micros(q.Since), untilMicros(q.Until), after, int64(clampLimit(q.Limit))}
+		if q.AccountID != "" {
+			query, args = qCDRsOfAccount, append([]any{q.AccountID}, args...)
+		}
+		rows, err := tx.Query(ctx, query, args...)
 		if err != nil {
 			return fmt.Errorf("ledger: CDRs: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"ipcs/ledger"
 )
@@ -13,6 +14,10 @@ import (
 // maxPending bounds the committed batches waiting for an fsync; beyond
 // it the writer waits, which backs the queue up to Update's ErrOverload.
 const maxPending = 64
+
+// lingerRounds bounds how often the writer, once the syncer is free,
+// yields before it commits (see linger).
+const lingerRounds = 4
 
 // batch is one group commit: its requests, their answers, and whether
 // its transaction committed anything that needs an fsync.
@@ -104,12 +109,43 @@ func (s *Store) loop(wc *wconn) {
 		// Commit when the syncer is free; meanwhile keep adding work.
 		select {
 		case <-s.idle:
+			s.linger(wc, b, &open)
 			flush()
 		case r := <-s.queue:
 			open = s.add(wc, b, r, open)
 		case <-s.stop:
 			flush()
 			s.drain(ledger.ErrClosed)
+			return
+		}
+	}
+}
+
+// linger lets the callers that the syncer has just answered queue their
+// next operations before the writer commits: it yields the processor
+// and takes what was queued meanwhile, again while that brings work, at
+// most lingerRounds times (and never past MaxBatch). Without it those
+// operations would wait in the next batch for one more fsync; with it a
+// batch is larger and batches fewer, and every batch costs its COMMIT
+// the pages all batches touch (account rows, the tails of the tables)
+// and the syncer one fsync (docs/PERFORMANCE.md, "Ledger"). A yield
+// with nothing else runnable returns at once, so a lone caller waits
+// no longer.
+func (s *Store) linger(wc *wconn, b *batch, open *bool) {
+	for round := 0; round < lingerRounds; round++ {
+		runtime.Gosched()
+		got := false
+	take:
+		for len(b.reqs) < s.cfg.MaxBatch {
+			select {
+			case r := <-s.queue:
+				*open = s.add(wc, b, r, *open)
+				got = true
+			default:
+				break take
+			}
+		}
+		if !got {
 			return
 		}
 	}
@@ -154,7 +190,7 @@ func (s *Store) add(wc *wconn, b *batch, r *request, open bool) bool {
 			return false
 		}
 	}
-	t := &wtx{c: wc}
+	t := wc.newTx()
 	if b.savepoints {
 		b.errs[i] = s.runSavepoint(wc, t, r)
 		b.wrote = true

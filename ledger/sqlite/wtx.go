@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unsafe"
 
 	"ipcs/ledger"
 )
@@ -21,11 +22,18 @@ import (
 type wconn struct {
 	conn  driver.ConnPrepareContext
 	stmts map[string]*wstmt
-	args  []driver.NamedValue // reused argument buffer
-	vals  []driver.Value      // reused row buffer
+	// byText finds a statement by its query's bytes, so that the
+	// ledger's constant queries (hundreds of bytes) are found without
+	// hashing their text; each hit is confirmed by comparing the text,
+	// which is one pointer comparison when it is the same constant.
+	byText map[*byte]*wstmt
+	args   []driver.NamedValue // reused argument buffer
+	vals   []driver.Value      // reused row buffer
+	tx     wtx                 // reused by every operation (fn must not keep its tx)
 }
 
 type wstmt struct {
+	q     string
 	st    driver.Stmt
 	exec  driver.StmtExecContext
 	query driver.StmtQueryContext
@@ -39,11 +47,20 @@ func newWConn(dc any) (*wconn, error) {
 	if !ok {
 		return nil, fmt.Errorf("ledger/sqlite: driver connection %T cannot prepare with a context", dc)
 	}
-	return &wconn{conn: c, stmts: map[string]*wstmt{}}, nil
+	return &wconn{conn: c, stmts: map[string]*wstmt{}, byText: map[*byte]*wstmt{}}, nil
 }
 
+// maxByText bounds byText: a query built at run time would add an entry
+// per call; past the bound it is emptied (statements stay in stmts).
+const maxByText = 1024
+
 func (c *wconn) stmt(q string) (*wstmt, error) {
+	p := unsafe.StringData(q)
+	if s, ok := c.byText[p]; ok && s.q == q {
+		return s, nil
+	}
 	if s, ok := c.stmts[q]; ok {
+		c.remember(p, s)
 		return s, nil
 	}
 	st, err := c.conn.PrepareContext(context.Background(), q)
@@ -57,9 +74,17 @@ func (c *wconn) stmt(q string) (*wstmt, error) {
 		return nil, fmt.Errorf("ledger/sqlite: driver statement %T lacks context methods", st)
 	}
 	head := strings.ToUpper(strings.TrimSpace(q))
-	s := &wstmt{st: st, exec: ex, query: qu, write: !strings.HasPrefix(head, "SELECT")}
+	s := &wstmt{q: q, st: st, exec: ex, query: qu, write: !strings.HasPrefix(head, "SELECT")}
 	c.stmts[q] = s
+	c.remember(p, s)
 	return s, nil
+}
+
+func (c *wconn) remember(p *byte, s *wstmt) {
+	if len(c.byText) >= maxByText {
+		clear(c.byText)
+	}
+	c.byText[p] = s
 }
 
 func (c *wconn) bind(args []any) ([]driver.NamedValue, error) {
@@ -98,11 +123,20 @@ func (c *wconn) exec(q string, args ...any) (int64, error) {
 	return res.RowsAffected()
 }
 
+// newTx returns the Tx of the next operation. It is the same value for
+// every operation: the writer runs one at a time, and ledger.Store's
+// contract forbids fn to keep tx after it returns.
+func (c *wconn) newTx() *wtx {
+	c.tx = wtx{c: c}
+	return &c.tx
+}
+
 func (c *wconn) close() {
 	for q, s := range c.stmts {
 		s.st.Close()
 		delete(c.stmts, q)
 	}
+	clear(c.byText)
 }
 
 // wtx is the ledger.Tx of one operation inside a batch. dirty records
