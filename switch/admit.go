@@ -36,12 +36,16 @@ func (s *Switch) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	handedOff := false
 	defer func() {
-		if !handedOff { // refused, or admit panicked (guarded answers that)
+		if !handedOff { // admit panicked (guarded answers that)
 			s.leave()
 		}
 	}()
 	c, err := s.admit(req, tx, start)
 	if err != nil {
+		// Give the place back before answering: a phone answers a
+		// challenge at once, and its next INVITE must find it free.
+		handedOff = true
+		s.leave()
 		res, a := s.response(req, err)
 		s.rejected(req, c, err, a, start)
 		s.answerRefusal(tx, res, a)
@@ -61,10 +65,15 @@ func (s *Switch) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 // refusals (402, 403, 404) keep their transaction: a retransmitted INVITE
 // must get the same answer, not be counted as a second PIN failure.
 func (s *Switch) answerRefusal(tx sip.ServerTransaction, res *sip.Response, a wireAnswer) {
-	_ = tx.Respond(res)
 	switch a.status {
 	case sip.StatusUnauthorized, sip.StatusProxyAuthRequired, sip.StatusBadRequest, sip.StatusServiceUnavailable:
+		// The transaction goes first: once the phone has the answer, its
+		// next INVITE (a retransmission, or the challenged one) must not
+		// meet it any more.
 		tx.Terminate()
+		_ = s.srv.WriteResponse(res)
+	default:
+		_ = tx.Respond(res)
 	}
 }
 
