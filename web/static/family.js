@@ -158,10 +158,15 @@ async function loadVisits() {
   const tb = $("visits");
   tb.replaceChildren();
   $("no-visits").hidden = data.visits.length > 0;
+  const now = Date.now();
   for (const v of data.visits) {
     const tr = document.createElement("tr");
+    // A booked visit whose time has passed was not held: say so rather
+    // than "booked", and offer no cancel button for it.
+    const missed = v.status === "booked" && Date.parse(v.end_utc) <= now;
+    const status = missed ? "missed" : v.status;
     const cells = [parts(v.visitor_local || v.start_utc).label, parts(v.facility_local).label, v.resident_id,
-      v.kind.replace("_", " "), v.status + (v.privileged ? " · privileged" : "")];
+      v.kind.replace("_", " "), status + (v.privileged ? " · privileged" : "")];
     for (const c of cells) {
       const td = document.createElement("td");
       td.textContent = c;
@@ -176,7 +181,7 @@ async function loadVisits() {
       a.setAttribute("aria-label", "Join visit with " + v.resident_id + " (opens from 5 minutes before the start)");
       act.append(a, " ");
     }
-    if (v.status === "booked") {
+    if (v.status === "booked" && !missed) {
       const b = document.createElement("button");
       b.type = "button";
       b.className = "secondary";
