@@ -291,9 +291,19 @@ func (p *Peer) answer(sdp string) error {
 
 func (p *Peer) readRTCP(s *webrtc.RTPSender) {
 	defer p.wg.Done()
+	eachRTCP(s.Read, func(k rtcp.Packet) {
+		if _, ok := k.(*rtcp.PictureLossIndication); ok {
+			p.plis.Add(1)
+		}
+	})
+}
+
+// eachRTCP reads RTCP datagrams with read until it fails and hands every
+// packet in them to f; a datagram that does not parse is skipped.
+func eachRTCP(read func([]byte) (int, interceptor.Attributes, error), f func(rtcp.Packet)) {
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := s.Read(buf)
+		n, _, err := read(buf)
 		if err != nil {
 			return
 		}
@@ -302,9 +312,7 @@ func (p *Peer) readRTCP(s *webrtc.RTPSender) {
 			continue
 		}
 		for _, k := range pkts {
-			if _, ok := k.(*rtcp.PictureLossIndication); ok {
-				p.plis.Add(1)
-			}
+			f(k)
 		}
 	}
 }
@@ -385,22 +393,11 @@ func (p *Peer) readTrack(t *webrtc.TrackRemote) {
 // counts its sender reports.
 func (p *Peer) readReports(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	defer p.wg.Done()
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := r.Read(buf)
-		if err != nil {
-			return
+	eachRTCP(r.Read, func(k rtcp.Packet) {
+		if sr, ok := k.(*rtcp.SenderReport); ok && sr.SSRC == uint32(t.SSRC()) {
+			p.senderReports.Add(1)
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, k := range pkts {
-			if sr, ok := k.(*rtcp.SenderReport); ok && sr.SSRC == uint32(t.SSRC()) {
-				p.senderReports.Add(1)
-			}
-		}
-	}
+	})
 }
 
 // SenderReports returns how many RTCP sender reports arrived for the
