@@ -12,15 +12,23 @@ import (
 	"ipcs/internal/testutil"
 )
 
-func TestLastStationRaceSQLite(t *testing.T) { testLastStationRace(t, openSQLite(t)) }
+// The goroutine check is armed before the database opens, so that it runs
+// after the database's cleanup has closed its connections (cleanups run
+// last-in first-out): a pool connection's reader is not a leak.
+func TestLastStationRaceSQLite(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	testLastStationRace(t, openSQLite(t))
+}
 
-func TestLastStationRacePostgres(t *testing.T) { testLastStationRace(t, openPostgres(t)) }
+func TestLastStationRacePostgres(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	testLastStationRace(t, openPostgres(t))
+}
 
 // testLastStationRace has many visitors book the same slot at once. With
 // one station left exactly one wins; the rest get ErrSlotFull, and the
 // database holds exactly as many visits as stations.
 func testLastStationRace(t *testing.T, db *sqldb.DB) {
-	testutil.CheckGoroutines(t)
 	const racers = 24
 	ctx := context.Background()
 	start := local(t, "America/Chicago", 2026, 11, 23, 10, 0)

@@ -603,6 +603,18 @@ func (c *call) end(why cause, outcome string) {
 	c.qmu.Unlock()
 	s := c.s
 	defer c.finish()
+	if !c.answered.IsZero() && why.cutoff != "" {
+		// A leg's BYE may have been answered just before its event was
+		// posted (byeFrom answers first): then that side hung up first,
+		// and it must not be sent a BYE of its own (it would go
+		// unanswered until Timer B).
+		switch {
+		case c.phone.LoadState() == sip.DialogStateEnded:
+			why = causeCallerHangup
+		case c.trunk.LoadState() == sip.DialogStateEnded:
+			why = causeCalledHangup
+		}
+	}
 	if !c.answered.IsZero() {
 		var wg sync.WaitGroup
 		if why != causeCallerHangup && why != causeNoAck {

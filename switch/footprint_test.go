@@ -109,5 +109,7 @@ func TestChallengeIsStateless(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = pc.Hangup(context.Background())
+	if err := pc.Hangup(context.Background()); err != nil {
+		t.Errorf("hangup: %v", err)
+	}
 }

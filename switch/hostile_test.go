@@ -108,7 +108,9 @@ func TestHostileInputIsRefusedAndCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = pc.Hangup(context.Background())
+	if err := pc.Hangup(context.Background()); err != nil {
+		t.Errorf("hangup: %v", err)
+	}
 }
 
 func TestDigest(t *testing.T) {
@@ -133,7 +135,9 @@ func TestDigest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = pc.Hangup(context.Background())
+		if err := pc.Hangup(context.Background()); err != nil {
+			t.Errorf("hangup: %v", err)
+		}
 	})
 	t.Run("stale nonce", func(t *testing.T) {
 		a := e.sw.auth
@@ -172,7 +176,9 @@ func TestTrustedGatewayNeedsNoDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = pc.Hangup(context.Background())
+	if err := pc.Hangup(context.Background()); err != nil {
+		t.Errorf("hangup: %v", err)
+	}
 }
 
 func TestPINLockout(t *testing.T) {
@@ -197,13 +203,17 @@ func TestPINLockout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = pc.Hangup(context.Background())
+	if err := pc.Hangup(context.Background()); err != nil {
+		t.Errorf("hangup: %v", err)
+	}
 	e.clk.Advance(DefaultPINLockout + time.Second)
 	pc, err = e.call(p, "1001", "+13125550123")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = pc.Hangup(context.Background())
+	if err := pc.Hangup(context.Background()); err != nil {
+		t.Errorf("hangup: %v", err)
+	}
 }
 
 func TestCallingHours(t *testing.T) {
@@ -214,7 +224,9 @@ func TestCallingHours(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = pc.Hangup(context.Background())
+	if err := pc.Hangup(context.Background()); err != nil {
+		t.Errorf("hangup: %v", err)
+	}
 	e.clk.Advance(3 * time.Hour) // 13:00 CDT: closed
 	_, err = e.call(p, "2001", "+13125550123")
 	if ce := callError(t, err); ce.Status != 403 || !strings.Contains(ce.Reason, "calling hours") {

@@ -190,7 +190,9 @@ func TestOverloadAnswers503(t *testing.T) {
 	if e.attempts("overload") != 1 {
 		t.Errorf("overload attempts = %v", e.attempts("overload"))
 	}
-	_ = pc.Hangup(context.Background())
+	if err := pc.Hangup(context.Background()); err != nil {
+		t.Errorf("hangup: %v", err)
+	}
 }
 
 // A released resident's account refuses every call, paid (the reservation
