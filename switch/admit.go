@@ -67,11 +67,21 @@ func (s *Switch) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Switch) answerRefusal(tx sip.ServerTransaction, res *sip.Response, a wireAnswer) {
 	switch a.status {
 	case sip.StatusUnauthorized, sip.StatusProxyAuthRequired, sip.StatusBadRequest, sip.StatusServiceUnavailable:
-		// The transaction goes first: once the phone has the answer, its
-		// next INVITE (a retransmission, or the challenged one) must not
-		// meet it any more.
+		// Over UDP the transaction goes first: once the phone has the
+		// answer, its next INVITE (a retransmission, or the challenged
+		// one) must not meet it any more. The answer then leaves through
+		// the transaction's connection, the listening socket (the
+		// transport's own WriteMsg would open a socket, and a reader, per
+		// phone address). TCP and TLS have no retransmissions: answer,
+		// then drop.
+		if c, ok := tx.(interface{ Connection() sip.Connection }); ok && !sip.IsReliable(res.Transport()) {
+			conn := c.Connection()
+			tx.Terminate()
+			_ = conn.WriteMsg(res)
+			return
+		}
+		_ = tx.Respond(res)
 		tx.Terminate()
-		_ = s.srv.WriteResponse(res)
 	default:
 		_ = tx.Respond(res)
 	}

@@ -228,10 +228,13 @@ func (p *Phone) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 
 // Close ends the phone's user agent (calls still up are abandoned).
 func (p *Phone) Close() error {
+	// Transactions first: a client transaction still re-sending an ACK
+	// after the socket was closed would find no connection and open a
+	// new socket (and its reader) that nothing closes.
+	err := p.ua.Close()
 	if p.conn != nil {
 		p.conn.Close()
 	}
-	err := p.ua.Close()
 	p.wg.Wait()
 	return err
 }
@@ -250,9 +253,59 @@ func (pc *PhoneCall) finish(reason string) {
 
 // Hangup sends BYE and waits for its 200.
 func (pc *PhoneCall) Hangup(ctx context.Context) error {
-	err := pc.dlg.Bye(ctx)
+	var err error
+	select {
+	case <-pc.done: // the switch hung up first
+	default:
+		if pc.dlg.LoadState() == sip.DialogStateEnded {
+			// sipgo ended the dialog by itself (it does when re-sending
+			// the ACK for a retransmitted 200 fails) and its Bye would
+			// return nil without sending anything, leaving the call up
+			// at the switch: send the BYE outside its dialog code.
+			err = pc.bye(ctx)
+		} else {
+			err = pc.dlg.Bye(ctx)
+		}
+	}
 	pc.finish("")
 	return err
+}
+
+// bye sends a BYE built from the dialog's INVITE and 200 and waits for
+// its final answer.
+func (pc *PhoneCall) bye(ctx context.Context) error {
+	inv, res := pc.dlg.InviteRequest, pc.dlg.InviteResponse
+	if res == nil || res.Contact() == nil || inv.CSeq() == nil {
+		return errors.New("phone: BYE: the dialog has no answer to address")
+	}
+	bye := sip.NewRequest(sip.BYE, *res.Contact().Address.Clone())
+	bye.SetTransport(inv.Transport())
+	bye.AppendHeader(sip.HeaderClone(inv.From()))
+	bye.AppendHeader(sip.HeaderClone(res.To()))
+	bye.AppendHeader(sip.HeaderClone(inv.CallID()))
+	bye.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo + 1, MethodName: sip.BYE})
+	bye.AppendHeader(sip.NewHeader("Max-Forwards", "70"))
+	tx, err := pc.phone.cli.TransactionRequest(ctx, bye)
+	if err != nil {
+		return fmt.Errorf("phone: BYE: %w", err)
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case r := <-tx.Responses():
+			if r.IsProvisional() {
+				continue
+			}
+			if r.StatusCode != sip.StatusOK {
+				return &CallError{Status: r.StatusCode, Phrase: r.Reason}
+			}
+			return nil
+		case <-tx.Done():
+			return fmt.Errorf("phone: BYE: %w", tx.Err())
+		case <-ctx.Done():
+			return fmt.Errorf("phone: BYE: %w", ctx.Err())
+		}
+	}
 }
 
 // Done is closed when the call has ended, by either side.

@@ -359,6 +359,11 @@ func (s *Switch) Close() error {
 	s.mu.Unlock()
 	err := s.ua.Close()
 	s.serve.Wait()
+	// A datagram read just before the listener closed is handled on a
+	// goroutine of its own, and sipgo may open a connection (and its
+	// reader) for it after the transport layer closed its pool above;
+	// closing the layer once more closes what that left.
+	_ = s.ua.TransportLayer().Close()
 	if started {
 		s.log.Info("closed")
 	}
