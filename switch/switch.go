@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -360,9 +361,13 @@ func (s *Switch) Close() error {
 	err := s.ua.Close()
 	s.serve.Wait()
 	// A datagram read just before the listener closed is handled on a
-	// goroutine of its own, and sipgo may open a connection (and its
-	// reader) for it after the transport layer closed its pool above;
-	// closing the layer once more closes what that left.
+	// goroutine of its own (sipgo does not track them), and sipgo may
+	// open a connection (and its reader) for it after the transport
+	// layer closed its pool above: give those a moment of real time (a
+	// transport grace, not business time), then close the layer once
+	// more to close what they left.
+	t := clock.Real{}.NewTimer(lateRequestGrace)
+	<-t.C()
 	_ = s.ua.TransportLayer().Close()
 	if started {
 		s.log.Info("closed")
@@ -397,6 +402,10 @@ func (s *Switch) leave() {
 	s.inflight.Add(-1)
 	s.calls.Done()
 }
+
+// lateRequestGrace is how long Close lets requests read just before the
+// listeners closed finish with sipgo before it sweeps their connections.
+const lateRequestGrace = 50 * time.Millisecond
 
 // goCall runs f under the calls WaitGroup if the switch is not closing.
 func (s *Switch) goCall(f func()) bool {
