@@ -32,7 +32,9 @@
 // call from admission to the end of its end, and those event goroutines
 // and helpers (INFO senders, the BYE of the second leg); Close cancels
 // the switch context, which every call's context descends from, waits
-// for that group, then stops the listeners and waits for them. Refusals
+// for that group, then stops the listeners and waits for them, and after
+// a 50 ms grace closes sipgo's transport layer once more (requests read
+// just before the listeners closed may have made it open sockets). Refusals
 // that need no memory of the INVITE (the digest challenge, 400, 503) are
 // sent statelessly: their transaction is dropped at once.
 // Admission is bounded: over Config.MaxCalls, INVITEs get 503 at once.
