@@ -449,24 +449,27 @@ func (s *Switch) lookup(req *sip.Request) (*call, leg) {
 	// Phone leg first (ACK and most BYEs): the second ID is built only
 	// when the first does not match.
 	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
-		s.mu.Lock()
-		c := s.dialogs[id]
-		ok := c != nil && c.phoneID == id
-		s.mu.Unlock()
-		if ok {
+		if c := s.dialogCall(id, legPhone); c != nil {
 			return c, legPhone
 		}
 	}
 	if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
-		s.mu.Lock()
-		c := s.dialogs[id]
-		ok := c != nil && c.trunkID == id
-		s.mu.Unlock()
-		if ok {
+		if c := s.dialogCall(id, legTrunk); c != nil {
 			return c, legTrunk
 		}
 	}
 	return nil, 0
+}
+
+// dialogCall returns the call whose leg l has dialog ID id, or nil.
+func (s *Switch) dialogCall(id string, l leg) *call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.dialogs[id]
+	if c == nil || (l == legPhone && c.phoneID != id) || (l == legTrunk && c.trunkID != id) {
+		return nil
+	}
+	return c
 }
 
 // guarded recovers a panic in a sipgo handler: it is counted, logged with
@@ -588,10 +591,7 @@ func (s *Switch) onStrayResponse(res *sip.Response) {
 	if err != nil {
 		return
 	}
-	s.mu.Lock()
-	c := s.dialogs[id]
-	s.mu.Unlock()
-	if c != nil && c.trunkID == id {
+	if c := s.dialogCall(id, legTrunk); c != nil {
 		c.reAck()
 	}
 }
