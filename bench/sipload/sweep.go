@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"ipcs/bench/internal/procnet"
 	"log/slog"
 	"math"
 	"sync"
@@ -95,7 +96,7 @@ func (r *runner) step(ctx context.Context, rate float64) stepReport {
 
 	cpu0, _ := selfUsage()
 	tu0, _ := r.probe.read(ctx)
-	drops0, _ := udpRcvbufErrors()
+	drops0, _ := procnet.UDPRcvbufErrors()
 	sock0, sockOK := udpSocketDrops(r.caller.port)
 	var maxActive float64
 	start := r.clk.Now()
@@ -118,7 +119,7 @@ func (r *runner) step(ctx context.Context, rate float64) stepReport {
 	wall := r.clk.Now().Sub(start)
 	cpu1, _ := selfUsage()
 	tu1, terr := r.probe.read(ctx)
-	drops1, _ := udpRcvbufErrors()
+	drops1, _ := procnet.UDPRcvbufErrors()
 	sock1, sockOK1 := udpSocketDrops(r.caller.port)
 
 	snap := st.snapshot()

@@ -36,6 +36,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"ipcs/bench/internal/procnet"
 	"log/slog"
 	"net"
 	"net/http"
@@ -388,30 +389,14 @@ func machineBusy() time.Duration {
 }
 
 // udpRcvbufErrors is the kernel's count of UDP datagrams dropped because
-// a socket's receive buffer was full (/proc/net/snmp), -1 where unknown.
+// a socket's receive buffer was full (procnet.UDPRcvbufErrors), -1 where
+// unknown.
 func udpRcvbufErrors() int64 {
-	b, err := os.ReadFile("/proc/net/snmp")
-	if err != nil {
+	n, ok := procnet.UDPRcvbufErrors()
+	if !ok {
 		return -1
 	}
-	var head []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != "Udp:" {
-			continue
-		}
-		if head == nil {
-			head = f
-			continue
-		}
-		for i, name := range head {
-			if name == "RcvbufErrors" && i < len(f) {
-				n, _ := strconv.ParseInt(f[i], 10, 64)
-				return n
-			}
-		}
-	}
-	return -1
+	return n
 }
 
 // freeUDPPort finds a loopback UDP port that is free now, for the relay's
