@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"ipcs/bench/internal/procnet"
 	"log/slog"
 	"math"
 	"sync"
 	"time"
 
+	"ipcs/bench/internal/procnet"
 	"ipcs/internal/clock"
 )
 

@@ -36,7 +36,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"ipcs/bench/internal/procnet"
 	"log/slog"
 	"net"
 	"net/http"
@@ -54,6 +53,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"ipcs/bench/internal/procnet"
 	"ipcs/internal/clock"
 	"ipcs/internal/token"
 	"ipcs/metrics"
