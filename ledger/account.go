@@ -19,9 +19,9 @@ ON CONFLICT (id) DO UPDATE SET zone = excluded.zone, deposit_max = excluded.depo
 	qBalance   = `SELECT facility, status, release_date, available, held FROM ledger_accounts WHERE id = ?`
 	qStatement = `SELECT id, kind, reservation_id, src, dst, amount, party, memo, at_us FROM ledger_journal
 WHERE account_id = ? AND at_us >= ? AND at_us < ? AND id > ? ORDER BY id LIMIT ?`
-	cdrColumns = `SELECT seq, session_id, reservation_id, service, facility, account_id, destination, class, started_us, answered_us, ended_us,
-billed_seconds, amount, tariff_id, tariff_version, rate, increment_first, increment_next, cause, recording_path, privileged
-FROM ledger_cdrs `
+	cdrList = `seq, session_id, reservation_id, service, facility, account_id, destination, class, started_us, answered_us, ended_us,
+billed_seconds, amount, tariff_id, tariff_version, rate, increment_first, increment_next, cause, recording_path, privileged`
+	cdrColumns = `SELECT ` + cdrList + ` FROM ledger_cdrs `
 	// qCDRsOfAccount walks the (account_id, seq) index: one resident's
 	// CDRs without reading anyone else's. qCDRs serves the other queries
 	// (by facility, or all) in seq order.
@@ -143,7 +143,7 @@ func (l *Ledger) Statement(ctx context.Context, accountID string, q StatementQue
 		} else if err != nil {
 			return fmt.Errorf("ledger: statement: %w", err)
 		}
-		rows, err := tx.Query(ctx, qStatement, accountID, micros(q.Since), untilMicros(q.Until), q.After, int64(clampLimit(q.Limit)))
+		rows, err := tx.Query(ctx, l.q.statement, accountID, micros(q.Since), untilMicros(q.Until), q.After, int64(clampLimit(q.Limit)))
 		if err != nil {
 			return fmt.Errorf("ledger: statement: %w", err)
 		}
@@ -173,7 +173,7 @@ func (l *Ledger) CDRs(ctx context.Context, q CDRQuery, after int64) ([]CDR, int6
 		out, next = out[:0], after
 		query, args := qCDRs, []any{q.Facility, q.Facility, micros(q.Since), untilMicros(q.Until), after, int64(clampLimit(q.Limit))}
 		if q.AccountID != "" {
-			query, args = qCDRsOfAccount, append([]any{q.AccountID}, args...)
+			query, args = l.q.cdrsOfAccount, append([]any{q.AccountID}, args...)
 		}
 		rows, err := tx.Query(ctx, query, args...)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"ipcs/internal/clock"
 	"ipcs/internal/money"
 	"ipcs/ledger"
+	"ipcs/ledger/sqlite"
 )
 
 const benchAccounts = 256
@@ -60,7 +61,7 @@ func pair(l *ledger.Ledger, n int64) (time.Duration, error) {
 func BenchmarkReserveCommit(b *testing.B) {
 	for _, k := range backendKinds {
 		b.Run(k.name, func(b *testing.B) {
-			l := benchLedger(b, k.mk)
+			l := benchLedger(b, k.bench)
 			b.ReportAllocs()
 			b.SetParallelism(32)
 			b.ResetTimer()
@@ -88,7 +89,7 @@ func BenchmarkReserveCommit(b *testing.B) {
 func BenchmarkReserveLatency(b *testing.B) {
 	for _, k := range backendKinds {
 		b.Run(k.name, func(b *testing.B) {
-			l := benchLedger(b, k.mk)
+			l := benchLedger(b, k.bench)
 			workers := 32 * runtime.GOMAXPROCS(0)
 			probe := max(b.N/4, 200)
 			var done atomic.Int64
@@ -157,6 +158,62 @@ func BenchmarkReserveLatency(b *testing.B) {
 			b.ReportMetric(maxRate, "max-pairs/s")
 			b.ReportMetric(rate, "offered/s")
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "pairs/s")
+		})
+	}
+}
+
+// BenchmarkAccountReads measures one resident's reads that find the
+// account's rows — a statement page and a CDR page of 100 — after a
+// history of 20,000 sessions over benchAccounts accounts. On SQLite,
+// "tail" is the worst case of the default: the per-account postings
+// (ledger/sqlite, behind.go) hold nothing yet, and every read scans a
+// tail of about 4,100 journal rows, what IndexRows (4,096) lets wait.
+//
+//	go test -run '^$' -bench AccountReads ./ledger/
+func BenchmarkAccountReads(b *testing.B) {
+	cases := []struct {
+		name    string
+		mk      func(testing.TB) backend
+		history int
+	}{
+		{"sqlite", sqliteWith(sqlite.Config{}), 20_000},
+		{"sqlite-tail", sqliteWith(sqlite.Config{IndexRows: 1 << 30}), 1_370},
+		{"postgres", postgresBackend, 20_000},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			l := benchLedger(b, c.mk)
+			var wg sync.WaitGroup
+			var next atomic.Int64
+			for w := 0; w < 64; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(c.history) {
+						if _, err := pair(l, benchSeq.Add(1)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.Run("statement", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					es, err := l.Statement(ctx, "r"+strconv.Itoa(i%benchAccounts), ledger.StatementQuery{Limit: 100})
+					if err != nil || len(es) == 0 {
+						b.Fatalf("statement: %d entries, %v", len(es), err)
+					}
+				}
+			})
+			b.Run("cdrs", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					cs, _, err := l.CDRs(ctx, ledger.CDRQuery{AccountID: "r" + strconv.Itoa(i%benchAccounts), Limit: 100}, 0)
+					if err != nil || len(cs) == 0 {
+						b.Fatalf("CDRs: %d, %v", len(cs), err)
+					}
+				}
+			})
 		})
 	}
 }

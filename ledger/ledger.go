@@ -34,6 +34,9 @@ type Ledger struct {
 	// avail knows accounts' available balances as this Ledger last
 	// changed them: a hint for Reserve's conditional UPDATE (hint.go).
 	avail availHints
+	// q finds one account's rows: through SQL indexes, or through the
+	// store's indexes behind (byaccount.go).
+	q accountQueries
 
 	// zonesMu guards zones, a cache of loaded locations by name.
 	zonesMu sync.Mutex
@@ -73,6 +76,10 @@ func New(store Store, cfg Config, clk clock.Clock, m *metrics.Ledger, opts ...Op
 		log:    slog.New(slog.DiscardHandler),
 		prefix: hex.EncodeToString(b[:]),
 		zones:  map[string]*time.Location{},
+		q:      indexedQueries,
+	}
+	if _, ok := store.(IndexesBehind); ok {
+		l.q = behindQueries
 	}
 	for _, o := range opts {
 		o(l)

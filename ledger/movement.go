@@ -113,7 +113,7 @@ func (l *Ledger) Deposit(ctx context.Context, req DepositRequest) (Receipt, erro
 			return 0, fmt.Errorf("ledger: deposit: %w", err)
 		}
 		var week int64
-		if err := tx.QueryRow(ctx, qWeekDeposits, req.AccountID, micros(WeekStart(now, lim.loc))).Scan(&week); err != nil {
+		if err := tx.QueryRow(ctx, l.q.weekDeposits, req.AccountID, micros(WeekStart(now, lim.loc))).Scan(&week); err != nil {
 			return 0, fmt.Errorf("ledger: weekly deposits: %w", err)
 		}
 		if money.Amount(week)+req.Amount > lim.weeklyMax {

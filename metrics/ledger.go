@@ -20,6 +20,11 @@ type Ledger struct {
 	CheckDifferences prometheus.Gauge
 	// Settled counts stale reservations settled at start-up or by expiry.
 	Settled prometheus.Counter
+	// StoreErrors counts failed background tasks of the SQLite store by
+	// task: "checkpoint" (copying the WAL into the database) and "index"
+	// (filling the per-account indexes). The operations beside them are
+	// unaffected; the task is tried again.
+	StoreErrors *prometheus.CounterVec
 }
 
 func newLedger(f promauto.Factory) *Ledger {
@@ -41,5 +46,8 @@ func newLedger(f promauto.Factory) *Ledger {
 		Settled: f.NewCounter(prometheus.CounterOpts{
 			Name: "ipcs_ledger_settled_reservations_total", Help: "Stale or orphaned reservations settled.",
 		}),
+		StoreErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ipcs_ledger_store_errors_total", Help: "Failed background tasks of the SQLite ledger store, by task (checkpoint, index).",
+		}, []string{"task"}),
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"sync/atomic"
+
+	"ipcs/metrics"
 )
 
 // ckptEvery is how many committed batches the checkpointer lets pass
@@ -33,16 +35,17 @@ const ckptEvery = 64
 // batch restarts the WAL. Checkpoints fsync the WAL before they copy and
 // the database after (synchronous=NORMAL on both connections), so they
 // never make a commit less durable than the syncer does. A failed
-// checkpoint is tried again at the next trigger; meanwhile the WAL only
-// grows.
+// checkpoint is counted (ipcs_ledger_store_errors_total{task="checkpoint"})
+// and tried again at the next trigger; meanwhile the WAL only grows.
 type checkpointer struct {
 	db    *sql.DB
-	kick  chan int      // batches committed since the last kick (never blocks the syncer)
-	done  chan struct{} // closed when run ends
-	ready atomic.Bool   // the WAL is (nearly) copied: the writer may finish the checkpoint
+	m     *metrics.Ledger // may be nil
+	kick  chan int        // batches committed since the last kick (never blocks the syncer)
+	done  chan struct{}   // closed when run ends
+	ready atomic.Bool     // the WAL is (nearly) copied: the writer may finish the checkpoint
 }
 
-func newCheckpointer(path string) (*checkpointer, error) {
+func newCheckpointer(path string, m *metrics.Ledger) (*checkpointer, error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous(NORMAL)")
@@ -53,7 +56,7 @@ func newCheckpointer(path string) (*checkpointer, error) {
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxIdleTime(0)
-	return &checkpointer{db: db, kick: make(chan int, 1), done: make(chan struct{})}, nil
+	return &checkpointer{db: db, m: m, kick: make(chan int, 1), done: make(chan struct{})}, nil
 }
 
 // committed tells the checkpointer that n more batches committed. It
@@ -97,6 +100,9 @@ func (c *checkpointer) pass() bool {
 	var busy, log, copied int64
 	// PASSIVE never waits, so no context is needed to bound it.
 	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied)
+	if err != nil && c.m != nil {
+		c.m.StoreErrors.WithLabelValues("checkpoint").Inc()
+	}
 	return err == nil && busy == 0
 }
 

@@ -64,7 +64,19 @@ var schema = []string{
 	memo TEXT NOT NULL,
 	at_us INTEGER NOT NULL
 )`,
-	`CREATE INDEX IF NOT EXISTS ledger_journal_account ON ledger_journal (account_id, at_us)`,
+	// The per-account indexes are postings filled behind the writes
+	// (behind.go); files made before had SQL indexes, dropped here and
+	// replaced at open by postings of the whole journal.
+	`DROP INDEX IF EXISTS ledger_journal_account`,
+	`CREATE TABLE IF NOT EXISTS ledger_journal_by_account (
+	account TEXT NOT NULL,
+	first INTEGER NOT NULL,
+	last INTEGER NOT NULL,
+	at_min INTEGER NOT NULL,
+	at_max INTEGER NOT NULL,
+	entries TEXT NOT NULL,
+	PRIMARY KEY (account, first)
+) WITHOUT ROWID`,
 	`CREATE TRIGGER IF NOT EXISTS ledger_journal_no_update BEFORE UPDATE ON ledger_journal
 BEGIN SELECT RAISE(ABORT, 'ledger_journal is append-only'); END`,
 	`CREATE TRIGGER IF NOT EXISTS ledger_journal_no_delete BEFORE DELETE ON ledger_journal
@@ -93,5 +105,17 @@ BEGIN SELECT RAISE(ABORT, 'ledger_journal is append-only'); END`,
 	privileged INTEGER NOT NULL,
 	recorded_us INTEGER NOT NULL
 )`,
-	`CREATE INDEX IF NOT EXISTS ledger_cdrs_account ON ledger_cdrs (account_id, seq)`,
+	`DROP INDEX IF EXISTS ledger_cdrs_account`,
+	`CREATE TABLE IF NOT EXISTS ledger_cdrs_by_account (
+	account TEXT NOT NULL,
+	first INTEGER NOT NULL,
+	last INTEGER NOT NULL,
+	seqs TEXT NOT NULL,
+	PRIMARY KEY (account, first)
+) WITHOUT ROWID`,
+	`CREATE TABLE IF NOT EXISTS ledger_index_marks (
+	name TEXT PRIMARY KEY,
+	upto INTEGER NOT NULL
+) WITHOUT ROWID`,
+	`INSERT INTO ledger_index_marks (name, upto) VALUES ('journal', 0), ('cdrs', 0) ON CONFLICT (name) DO NOTHING`,
 }

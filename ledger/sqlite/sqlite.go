@@ -26,6 +26,13 @@
 // batches so that the WAL restarts. Close stops the writer, answers what
 // is queued with ledger.ErrClosed and waits for all three goroutines.
 //
+// # Per-account indexes
+//
+// The journal's and the CDRs' per-account indexes are postings that the
+// writer fills behind the writes, every Config.IndexRows rows, inside a
+// batch's transaction (behind.go); reads of one account take the
+// postings and scan the short tail above them.
+//
 // # Durability
 //
 // With Synchronous "FULL" (the default) no operation is answered before
@@ -80,13 +87,18 @@ type Config struct {
 	Synchronous string
 	// ReadConns is the size of the read pool. Default 4.
 	ReadConns int
+	// IndexRows is how many journal or CDR rows may wait above the
+	// per-account indexes before the writer indexes them (behind.go):
+	// larger makes batches cheaper and one account's reads scan a longer
+	// tail. Default 4096.
+	IndexRows int
 }
 
 // Validate reports the first bad field.
 func (c Config) Validate() error {
 	switch {
-	case c.QueueLen < 0 || c.MaxBatch < 0 || c.ReadConns < 0:
-		return fmt.Errorf("ledger/sqlite: negative QueueLen, MaxBatch or ReadConns")
+	case c.QueueLen < 0 || c.MaxBatch < 0 || c.ReadConns < 0 || c.IndexRows < 0:
+		return fmt.Errorf("ledger/sqlite: negative QueueLen, MaxBatch, ReadConns or IndexRows")
 	case c.Synchronous != "" && c.Synchronous != "FULL" && c.Synchronous != "NORMAL":
 		return fmt.Errorf("ledger/sqlite: Synchronous %q is not FULL or NORMAL", c.Synchronous)
 	}
@@ -105,6 +117,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReadConns == 0 {
 		c.ReadConns = 4
+	}
+	if c.IndexRows == 0 {
+		c.IndexRows = 4096
 	}
 	return c
 }
@@ -166,6 +181,9 @@ func Open(ctx context.Context, db *sqldb.DB, cfg Config, m *metrics.Ledger) (*St
 			return nil, fmt.Errorf("ledger/sqlite: migrate: %w", err)
 		}
 	}
+	if err := catchUp(ctx, db.DB); err != nil {
+		return nil, err
+	}
 	// The ledger opens its own connections to the shared file: the
 	// writer's single connection and a read-only pool. The writer runs
 	// with synchronous=NORMAL: COMMIT writes the WAL frames but does not
@@ -212,7 +230,7 @@ func Open(ctx context.Context, db *sqldb.DB, cfg Config, m *metrics.Ledger) (*St
 	// wait forever (readers gates View to ReadConns).
 	read.SetMaxOpenConns(cfg.ReadConns + 1)
 	read.SetMaxIdleConns(cfg.ReadConns + 1)
-	ckpt, err := newCheckpointer(db.DSN)
+	ckpt, err := newCheckpointer(db.DSN, m)
 	if err != nil {
 		read.Close()
 		wconn.Close()

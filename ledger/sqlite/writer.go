@@ -70,6 +70,9 @@ func (s *Store) loop(wc *wconn) {
 			return
 		}
 		if open {
+			if b.wrote {
+				s.indexBehind(wc)
+			}
 			s.commit(wc, b)
 			open = false
 		}
