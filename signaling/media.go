@@ -172,7 +172,9 @@ type mediaWriter interface {
 	Close() error
 }
 
-func newForwarder(s *session, p *participant, t *webrtc.TrackRemote, r *webrtc.RTPReceiver) (*forwarder, error) {
+// newForwarder prepares the relay of track t, which p publishes. A
+// recording that cannot start is logged and the visit goes on.
+func newForwarder(s *session, p *participant, t *webrtc.TrackRemote, r *webrtc.RTPReceiver) *forwarder {
 	kind := t.Kind().String()
 	f := &forwarder{
 		s: s, owner: p, remote: t, recv: r, video: t.Kind() == webrtc.RTPCodecTypeVideo,
@@ -191,7 +193,7 @@ func newForwarder(s *session, p *participant, t *webrtc.TrackRemote, r *webrtc.R
 			f.rec = rec
 		}
 	}
-	return f, nil
+	return f
 }
 
 // run forwards until the publisher's connection closes. Per packet it

@@ -153,11 +153,7 @@ func (s *session) onTrack(p *participant, t *webrtc.TrackRemote, r *webrtc.RTPRe
 	if p.gone || !p.publishes() {
 		return
 	}
-	f, err := newForwarder(s, p, t, r)
-	if err != nil {
-		s.log.Error("forwarder", "err", err)
-		return
-	}
+	f := newForwarder(s, p, t, r)
 	s.fwds[f] = struct{}{}
 	s.wg.Add(2)
 	go f.run()
