@@ -89,11 +89,12 @@ type call struct {
 	trunkID string // guarded by s.mu (set at answer)
 	metered atomic.Pointer[rating.Metered]
 
-	// qmu guards pend, running and closed.
+	// qmu guards pend, running, closed and byes.
 	qmu     sync.Mutex
 	pend    pending
-	running bool // a goroutine owns the call (handler or drain)
-	closed  bool // end began: later events are dropped
+	running bool  // a goroutine owns the call (handler or drain)
+	closed  bool  // end began: later events are dropped
+	byes    uint8 // evPhoneBye, evTrunkBye: legs whose BYE byeFrom answers
 
 	wg         sync.WaitGroup // INFO senders
 	done       bool           // end ran; touched only by the goroutine that owns the call
@@ -478,10 +479,9 @@ func (c *call) talk() {
 	// WriteResponse retransmits the 2xx until the phone's ACK (RFC 3261
 	// §13.3.1.4) and returns when it arrives or 64*T1 passes.
 	if err := c.phone.WriteResponse(res); err != nil {
-		c.qmu.Lock()
-		hungUp := c.pend.flags&evPhoneBye != 0
-		c.qmu.Unlock()
-		if hungUp {
+		// A BYE handled before the ACK ends the dialog and so this wait;
+		// byeFrom noted it before answering, its event may come later.
+		if c.byeAnswered(legPhone) {
 			c.end(causeCallerHangup, "")
 		} else {
 			c.log.Warn("phone did not confirm the answer", "error", err)
@@ -530,7 +530,27 @@ func remainingText(d time.Duration) string {
 
 // byeFrom handles a BYE from one leg: answer it 200 (the dialog checks
 // its CSeq) and post it to the call. Runs on a sipgo goroutine.
+//
+// The BYE is noted in c.byes before it is answered. sipgo's phone-leg
+// ReadBye sends the 200 before it marks the dialog ended, and the event
+// is posted after it returns: in between, the phone has its answer and
+// may be gone, and an end that began meanwhile (shutdown, officer, the
+// Meter) would still see a live dialog and send the phone a BYE that no
+// one answers until Timer B.
 func (c *call) byeFrom(l leg, req *sip.Request, tx sip.ServerTransaction) {
+	ev := evPhoneBye
+	if l == legTrunk {
+		ev = evTrunkBye
+	}
+	// The check ReadBye makes on the phone leg, made first so that only
+	// a BYE that will be answered 200 is noted.
+	if l == legPhone && req.CSeq().SeqNo < c.phone.InviteRequest.CSeq().SeqNo {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBadRequest, "Bad Request", nil))
+		return
+	}
+	c.qmu.Lock()
+	c.byes |= ev
+	c.qmu.Unlock()
 	var err error
 	if l == legPhone {
 		err = c.phone.ReadBye(req, tx)
@@ -538,14 +558,23 @@ func (c *call) byeFrom(l leg, req *sip.Request, tx sip.ServerTransaction) {
 		err = c.trunk.ReadBye(req, tx)
 	}
 	if err != nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBadRequest, "Bad Request", nil))
-		return
+		// Only sending the 200 failed: the leg did hang up, and will
+		// send its BYE again.
+		c.log.Debug("BYE answer failed", "leg", l.String(), "error", err)
 	}
+	c.post(pending{flags: ev})
+}
+
+// byeAnswered reports whether leg l's BYE was answered, or is being
+// answered, by byeFrom.
+func (c *call) byeAnswered(l leg) bool {
 	ev := evPhoneBye
 	if l == legTrunk {
 		ev = evTrunkBye
 	}
-	c.post(pending{flags: ev})
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.byes&ev != 0
 }
 
 // byeLeg sends BYE with the cause's Reason to one leg and confirms the
@@ -600,31 +629,33 @@ func (c *call) end(why cause, outcome string) {
 	c.done = true
 	c.qmu.Lock()
 	c.closed = true
+	byes := c.byes
 	c.qmu.Unlock()
 	s := c.s
 	defer c.finish()
-	if !c.answered.IsZero() && why.cutoff != "" {
-		// A leg's BYE may have been answered just before its event was
-		// posted (byeFrom answers first): then that side hung up first,
-		// and it must not be sent a BYE of its own (it would go
-		// unanswered until Timer B).
-		switch {
-		case c.phone.LoadState() == sip.DialogStateEnded:
-			why = causeCallerHangup
-		case c.trunk.LoadState() == sip.DialogStateEnded:
-			why = causeCalledHangup
-		}
-	}
 	if !c.answered.IsZero() {
+		// A leg's BYE may have been answered before its event was posted
+		// (see byeFrom): then that side hung up first, and it must not be
+		// sent a BYE of its own (it would go unanswered until Timer B).
+		phoneGone := byes&evPhoneBye != 0 || c.phone.LoadState() == sip.DialogStateEnded
+		trunkGone := byes&evTrunkBye != 0 || c.trunk.LoadState() == sip.DialogStateEnded
+		if why.cutoff != "" {
+			switch {
+			case phoneGone:
+				why = causeCallerHangup
+			case trunkGone:
+				why = causeCalledHangup
+			}
+		}
 		var wg sync.WaitGroup
-		if why != causeCallerHangup && why != causeNoAck {
+		if why != causeCallerHangup && why != causeNoAck && !phoneGone {
 			wg.Add(1)
 			go func() { // both legs at once: teardown waits for the slower
 				defer wg.Done()
 				c.byeLeg(legPhone, why)
 			}()
 		}
-		if why != causeCalledHangup {
+		if why != causeCalledHangup && !trunkGone {
 			c.byeLeg(legTrunk, why)
 		}
 		wg.Wait()
