@@ -633,6 +633,14 @@ func (c *call) end(why cause, outcome string) {
 	c.qmu.Unlock()
 	s := c.s
 	defer c.finish()
+	// The call ends now: metering stops before the hang-ups below, so the
+	// time a leg takes to answer its BYE (up to ByeTimeout when it does
+	// not) is never billed.
+	var usage rating.Usage
+	if m := c.metered.Load(); m != nil {
+		usage = m.Stop()
+	}
+	now := s.clk.Now()
 	if !c.answered.IsZero() {
 		// A leg's BYE may have been answered before its event was posted
 		// (see byeFrom): then that side hung up first, and it must not be
@@ -660,12 +668,7 @@ func (c *call) end(why cause, outcome string) {
 		}
 		wg.Wait()
 	}
-	var usage rating.Usage
-	if m := c.metered.Load(); m != nil {
-		usage = m.Stop()
-	}
 	c.wg.Wait()
-	now := s.clk.Now()
 	if outcome != "" {
 		s.ctr.attempt(outcome).Inc()
 		s.met.SetupSeconds.Observe(now.Sub(c.started).Seconds())

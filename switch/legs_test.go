@@ -56,6 +56,42 @@ func TestByeFromTrunkEndsPhone(t *testing.T) {
 	}
 }
 
+// TestSlowByeAnswerIsNotBilled hangs up a call whose trunk takes two
+// minutes to confirm the switch's BYE: the resident pays for the call
+// up to the hang-up, not for the wait.
+func TestSlowByeAnswerIsNotBilled(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	inBye, release := make(chan struct{}, 1), make(chan struct{})
+	tc := scriptedTrunk()
+	tc.BeforeByeAnswer = func() {
+		inBye <- struct{}{}
+		<-release
+	}
+	e := newEnv(t, envOpts{trunk: tc})
+	pc, err := e.call(e.phone("phone-101", "udp"), "1001", "+13125550123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(func() bool { return e.trunk.Calls() == 1 }, "the trunk to hold the call")
+	e.clk.Advance(30 * time.Second)
+	hungUp := make(chan error, 1)
+	go func() { hungUp <- pc.Hangup(context.Background()) }()
+	select {
+	case <-inBye:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the switch sent the trunk no BYE")
+	}
+	e.clk.Advance(2 * time.Minute)
+	close(release)
+	if err := <-hungUp; err != nil {
+		t.Fatal(err)
+	}
+	c := e.cdrs("r-1001", 1)[0]
+	if c.Cause != "caller_hangup" || c.BilledSeconds != 30 || c.Ended.Sub(c.Answered) != 30*time.Second {
+		t.Errorf("CDR = %+v, want 30 s billed, ended at the hang-up", c)
+	}
+}
+
 func TestTrunkFailuresPassThroughAndCostNothing(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	e := newEnv(t, envOpts{trunk: scriptedTrunk()})

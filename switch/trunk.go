@@ -27,6 +27,10 @@ type TrunkConfig struct {
 	Answer func(dest string) int
 	// SDP is the answer's body. Default a minimal PCMU offer answer.
 	SDP []byte
+	// BeforeByeAnswer, when set, runs before the trunk answers a BYE
+	// (on sipgo's goroutine for that request): a test blocks in it to
+	// play a carrier that is slow to confirm a hang-up.
+	BeforeByeAnswer func()
 }
 
 // DemoTrunk is a stand-in for the outside carrier (the one fake besides
@@ -103,6 +107,9 @@ func NewDemoTrunk(cfg TrunkConfig, opts ...Option) (*DemoTrunk, error) {
 	t.srv.OnInvite(t.onInvite)
 	t.srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { _ = t.cache.ReadAck(req, tx) })
 	t.srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		if cfg.BeforeByeAnswer != nil {
+			cfg.BeforeByeAnswer()
+		}
 		if err := t.cache.ReadBye(req, tx); err != nil {
 			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 		}
