@@ -206,6 +206,9 @@ func TestPINLockout(t *testing.T) {
 	if err := pc.Hangup(context.Background()); err != nil {
 		t.Errorf("hangup: %v", err)
 	}
+	// Let the switch finish with the trunk first: a clock moved during
+	// its BYE would time that BYE out.
+	e.eventually(func() bool { return e.sw.ActiveCalls() == 0 }, "the call to end")
 	e.clk.Advance(DefaultPINLockout + time.Second)
 	pc, err = e.call(p, "1001", "+13125550123")
 	if err != nil {
@@ -227,6 +230,7 @@ func TestCallingHours(t *testing.T) {
 	if err := pc.Hangup(context.Background()); err != nil {
 		t.Errorf("hangup: %v", err)
 	}
+	e.eventually(func() bool { return e.sw.ActiveCalls() == 0 }, "the call to end")
 	e.clk.Advance(3 * time.Hour) // 13:00 CDT: closed
 	_, err = e.call(p, "2001", "+13125550123")
 	if ce := callError(t, err); ce.Status != 403 || !strings.Contains(ce.Reason, "calling hours") {
