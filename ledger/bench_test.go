@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
@@ -39,17 +40,38 @@ func benchLedger(b *testing.B, mk func(testing.TB) backend) *ledger.Ledger {
 
 var benchSeq atomic.Int64
 
-// pair is one session's durable reserve and commit (with a CDR).
+// sessionID names session n as the switch names a call: the time in
+// milliseconds, fixed width, then random characters (n keeps it unique).
+// Ids that sort by time are what keeps the ledger's key and CDR session
+// b-trees appending; fully random ones cost about a third of SQLite's
+// throughput (docs/PERFORMANCE.md, "Ledger").
+func sessionID(n int64) string {
+	b := make([]byte, 0, 40)
+	b = append(b, "call-"...)
+	ms := strconv.FormatInt(time.Now().UnixMilli(), 36)
+	for i := len(ms); i < 9; i++ {
+		b = append(b, '0')
+	}
+	b = append(b, ms...)
+	b = strconv.AppendUint(b, rand.Uint64()|1<<63, 36)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, n, 36)
+	return string(b)
+}
+
+// pair is one session's durable reserve and commit (with a CDR), keyed
+// as the switch keys a call's.
 func pair(l *ledger.Ledger, n int64) (time.Duration, error) {
-	key := "b" + strconv.FormatInt(n, 36)
+	sid := sessionID(n)
+	key := "reserve:" + sid
 	start := time.Now()
-	r, err := l.Reserve(ctx, ledger.ReserveRequest{Key: key, AccountID: "r" + strconv.Itoa(int(n%benchAccounts)), SessionID: key, Want: money.Dollar, Min: money.Cent})
+	r, err := l.Reserve(ctx, ledger.ReserveRequest{Key: key, AccountID: "r" + strconv.Itoa(int(n%benchAccounts)), SessionID: sid, Want: money.Dollar, Min: money.Cent})
 	took := time.Since(start)
 	if err != nil {
 		return took, err
 	}
 	_, err = l.Commit(ctx, ledger.CommitRequest{ReservationID: r.ID, Amount: 6 * money.Cent, UsedSeconds: 60,
-		CDR: &ledger.CDR{SessionID: key, Service: "audio", Facility: "f", Cause: "bye", BilledSeconds: 60}})
+		CDR: &ledger.CDR{SessionID: sid, Service: "audio", Facility: "f", Cause: "bye", BilledSeconds: 60}})
 	return took, err
 }
 
@@ -134,8 +156,8 @@ func BenchmarkReserveLatency(b *testing.B) {
 							<-tm.C()
 						}
 						n := benchSeq.Add(1)
-						key := "b" + strconv.FormatInt(n, 36)
-						r, err := l.Reserve(ctx, ledger.ReserveRequest{Key: key, AccountID: "r" + strconv.Itoa(int(n%benchAccounts)), SessionID: key, Want: money.Dollar, Min: money.Cent})
+						sid := sessionID(n)
+						r, err := l.Reserve(ctx, ledger.ReserveRequest{Key: "reserve:" + sid, AccountID: "r" + strconv.Itoa(int(n%benchAccounts)), SessionID: sid, Want: money.Dollar, Min: money.Cent})
 						lat[i] = time.Since(due)
 						if err != nil {
 							b.Error(err)
