@@ -81,13 +81,13 @@ type call struct {
 
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
-	stopWatch func() bool // unhooks the ctx watcher (set at hand-off)
+	stopWatch func() bool // unhooks the ctx watcher (set at answer)
 
 	phone   *sipgo.DialogServerSession
 	trunk   *sipgo.DialogClientSession
 	phoneID string // set before the call is registered
 	trunkID string // guarded by s.mu (set at answer)
-	metered atomic.Pointer[rating.Metered]
+	bill    billing
 
 	// qmu guards pend, running, closed and byes.
 	qmu     sync.Mutex
@@ -110,6 +110,40 @@ const (
 	evWarning                    // the Meter warns (remaining in pending)
 	evReack                      // a stray 2xx needs a new ACK
 )
+
+// billing is an answered call's metering. The first event that ends the
+// call stops it (stop): a BYE from either leg as byeFrom takes it, the
+// call's ctx ending (officer, shutdown) as the watcher set at answer sees
+// it, or end. Billing stops the moment the call ends (DESIGN.md), so
+// what the call still waits for after that is never billed: the phone's
+// ACK of the 200 (up to 64*T1, during which the INVITE handler holds the
+// call and its events wait), the answers to the switch's BYEs, the
+// ledger.
+type billing struct {
+	metered atomic.Pointer[rating.Metered] // set at answer
+
+	// mu guards stopped: when billing stopped, zero while it runs.
+	mu      sync.Mutex
+	stopped time.Time
+}
+
+// stop ends metering at now unless it ended already, and returns the
+// moment it did; zero if the call was never metered. The Metered's own
+// Stop keeps the usage of the first stop (first call wins), so a later
+// Stop returns what was used up to that moment.
+func (b *billing) stop(now time.Time) time.Time {
+	m := b.metered.Load()
+	if m == nil {
+		return time.Time{}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped.IsZero() {
+		b.stopped = now
+		m.Stop() // no I/O: the session's lock and a gauge
+	}
+	return b.stopped
+}
 
 // pending is the call's unhandled events: at most one of each kind (a
 // later warning supersedes an earlier one), so a flood of stray 2xx or
@@ -340,7 +374,14 @@ func (c *call) answer() error {
 		c.byeLeg(legTrunk, causeError)
 		return fmt.Errorf("meter: %w", err)
 	}
-	c.metered.Store(m)
+	c.bill.metered.Store(m)
+	// An officer or shutdown ends the call now even while the INVITE
+	// handler still waits for the phone's ACK (which may take 64*T1):
+	// billing stops at once, and the event is handled after the ACK.
+	c.stopWatch = context.AfterFunc(c.ctx, func() {
+		c.bill.stop(s.clk.Now())
+		c.post(pending{flags: evStop})
+	})
 	return nil
 }
 
@@ -455,7 +496,7 @@ func (c *call) handle(p pending) {
 }
 
 func (c *call) topUp() {
-	if m := c.metered.Load(); m != nil {
+	if m := c.bill.metered.Load(); m != nil {
 		m.TopUp()
 	}
 }
@@ -477,7 +518,11 @@ func (c *call) talk() {
 	}
 	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
 	// WriteResponse retransmits the 2xx until the phone's ACK (RFC 3261
-	// §13.3.1.4) and returns when it arrives or 64*T1 passes.
+	// §13.3.1.4) and returns when it arrives or 64*T1 passes. A call that
+	// ends meanwhile (the trunk's BYE, an officer, shutdown) stops its
+	// billing at once (byeFrom, the ctx watcher) but still waits here:
+	// the switch must not BYE the phone before its ACK (RFC 3261 §15), so
+	// the ending event is handled after it.
 	if err := c.phone.WriteResponse(res); err != nil {
 		// A BYE handled before the ACK ends the dialog and so this wait;
 		// byeFrom noted it before answering, its event may come later.
@@ -490,7 +535,6 @@ func (c *call) talk() {
 		return
 	}
 	c.log.Debug("call answered")
-	c.stopWatch = context.AfterFunc(c.ctx, func() { c.post(pending{flags: evStop}) })
 	c.drain() // what arrived meanwhile; then this goroutine returns to sipgo
 }
 
@@ -548,6 +592,9 @@ func (c *call) byeFrom(l leg, req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBadRequest, "Bad Request", nil))
 		return
 	}
+	// Billing stops as the BYE arrives, not when its event is handled:
+	// before the phone's ACK that is only after the ACK (see talk).
+	c.bill.stop(c.s.clk.Now())
 	c.qmu.Lock()
 	c.byes |= ev
 	c.qmu.Unlock()
@@ -633,14 +680,23 @@ func (c *call) end(why cause, outcome string) {
 	c.qmu.Unlock()
 	s := c.s
 	defer c.finish()
-	// The call ends now: metering stops before the hang-ups below, so the
-	// time a leg takes to answer its BYE (up to ByeTimeout when it does
-	// not) is never billed.
-	var usage rating.Usage
-	if m := c.metered.Load(); m != nil {
-		usage = m.Stop()
-	}
+	// The call ends now, unless the event that ended it stopped billing
+	// earlier (billing.stop): metering stops before the hang-ups below, so
+	// the time a leg takes to answer its BYE (up to ByeTimeout when it
+	// does not) is never billed. The CDR's Ended is that moment.
 	now := s.clk.Now()
+	ended := now
+	var usage rating.Usage
+	if at := c.bill.stop(now); !at.IsZero() {
+		ended = at
+		usage = c.bill.metered.Load().Stop() // the first stop's usage
+	}
+	if why == causeNoAck {
+		// The phone never confirmed the answer: the call did not connect,
+		// and DESIGN.md never bills such a call. Its reservation is
+		// committed at zero with a zero CDR; the trunk still gets its BYE.
+		usage = rating.Usage{Price: usage.Price}
+	}
 	if !c.answered.IsZero() {
 		// A leg's BYE may have been answered before its event was posted
 		// (see byeFrom): then that side hung up first, and it must not be
@@ -693,7 +749,7 @@ func (c *call) end(why cause, outcome string) {
 		Class:          c.quote.Price.Class,
 		Started:        c.started,
 		Answered:       c.answered,
-		Ended:          now,
+		Ended:          ended,
 		BilledSeconds:  billed,
 		Amount:         usage.Amount,
 		TariffID:       c.quote.Price.TariffID,
@@ -727,30 +783,4 @@ func (c *call) finish() {
 	c.cancel(nil)
 	c.s.met.Active.Dec()
 	c.s.leave()
-}
-
-// settle closes the reservation exactly once and stores the CDR. It runs
-// even while the switch closes (the money must be right), bounded by
-// ByeTimeout; a failure leaves the reservation to the ledger's recovery,
-// which settles it from the last checkpoint.
-func (c *call) settle(cdr ledger.CDR, usage rating.Usage) {
-	s := c.s
-	ctx, cancel := s.timeoutCtx(context.WithoutCancel(c.ctx), s.cfg.ByeTimeout)
-	defer cancel()
-	var err error
-	switch {
-	case c.res.ID != "" && !c.answered.IsZero():
-		_, err = s.accounts.Commit(ctx, ledger.CommitRequest{
-			ReservationID: c.res.ID, Amount: usage.Amount, UsedSeconds: usage.Seconds, CDR: &cdr,
-		})
-	case c.res.ID != "":
-		if err = s.accounts.Release(ctx, c.res.ID); err == nil {
-			err = s.accounts.RecordCDR(ctx, cdr)
-		}
-	default:
-		err = s.accounts.RecordCDR(ctx, cdr)
-	}
-	if err != nil {
-		c.log.Error("settling the call failed", "reservation_id", c.res.ID, "error", err)
-	}
 }

@@ -14,8 +14,10 @@
 // the reservation, warns the phone (SIP INFO) and ends the call when the
 // money or the time limit runs out. Every call ends in one place, which
 // hangs up the legs still up, commits the usage with the CDR (or releases
-// the reservation of an unanswered call, which costs nothing) and counts
-// it. See docs/SWITCH.md for the dial plan, answers, settings and CDRs.
+// the reservation of an unanswered call, which costs nothing; a call the
+// phone never ACKed costs nothing either) and counts it. Billing stops at
+// the event that ends the call, even when that call still waits for the
+// phone's ACK. See docs/SWITCH.md for the dial plan, answers, settings and CDRs.
 //
 // # Concurrency
 //
@@ -40,8 +42,10 @@
 // Admission is bounded: over Config.MaxCalls, INVITEs get 503 at once.
 // The Directory is immutable and swapped atomically (SetDirectory).
 // Timers (no-answer, BYE and ledger deadlines) come from the injected
-// clock; sipgo's own SIP timers are real time and package globals that
-// only cmd/ipcsd may set.
+// clock; the short waits between retries of a settling ledger call and
+// Close's grace are real time (clock.Real: they wait for resources, not
+// business time); sipgo's own SIP timers are real time and package
+// globals that only cmd/ipcsd may set.
 //
 // # Errors
 //
@@ -53,7 +57,10 @@
 // 404 for an invalid destination, the trunk's final answer passed through
 // (480, 486, 487, 503…), 480 on no answer, 503 with Retry-After on
 // overload, 500 after a recovered panic. Peers never see internal error
-// text. Input that is not SIP, or is oversized, is dropped and counted
+// text. Settling ledger calls that fail for a reason that may pass
+// (ledger.ErrOverload) are retried briefly; one that still fails is
+// logged and left to the ledger's recovery. Input that is not SIP, or is
+// oversized, is dropped and counted
 // (ipcs_sip_malformed_total) with sampled logs; in-dialog requests for
 // unknown dialogs get 481.
 package callswitch

@@ -125,3 +125,64 @@ func TestTopUpExtendsCall(t *testing.T) {
 		t.Errorf("balance %v held %v", b.Available, b.Held)
 	}
 }
+
+// strictDir puts r-1006 ($0.10) in the strict facility: 60/60 at $0.05/min.
+func strictDir() *DirectoryConfig {
+	d := demoDirectory()
+	for i := range d.Residents {
+		if d.Residents[i].ID == "r-1006" {
+			d.Residents[i].Facility = "strict"
+			d.Residents[i].PIN = "2006"
+			d.Residents[i].Allowed = []string{"+13125550123"}
+		}
+	}
+	return &d
+}
+
+// TestSixtySixtyBillsStartedMinutes proves the 60/60 increment: a 61 s
+// call bills two started minutes, 120 s, $0.10.
+func TestSixtySixtyBillsStartedMinutes(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	e := newEnv(t, envOpts{dir: strictDir()})
+	pc, err := e.call(e.phone("phone-201", "udp"), "2006", "+13125550123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.advanceUntil(pc.Done(), 61*time.Second)
+	if err := pc.Hangup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := e.cdrs("r-1006", 1)[0]
+	if c.BilledSeconds != 120 || c.Amount != 10*money.Cent {
+		t.Errorf("61 s on 60/60: CDR = %+v, want 120 s, $0.10", c)
+	}
+}
+
+// TestSixtySixtyExhaustionCutsAtPaidMinute proves that with $0.10 on
+// 60/60 at $0.05/min the call is cut at the end of the second paid
+// minute (120 s, not later), billed $0.10 with cause exhausted, and
+// nothing stays held.
+func TestSixtySixtyExhaustionCutsAtPaidMinute(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	e := newEnv(t, envOpts{dir: strictDir()})
+	pc, err := e.call(e.phone("phone-201", "udp"), "2006", "+13125550123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := e.advanceUntil(pc.Done(), 4*time.Minute)
+	select {
+	case <-pc.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the switch did not cut the call")
+	}
+	c := e.cdrs("r-1006", 1)[0]
+	if c.BilledSeconds != 120 || c.Amount != 10*money.Cent || c.Cause != "exhausted" || !strings.Contains(pc.EndReason(), "exhausted") {
+		t.Errorf("CDR = %+v, reason %q; want 120 s, $0.10, exhausted", c, pc.EndReason())
+	}
+	if d > 122*time.Second {
+		t.Errorf("cut %v after answer, later than the paid 120 s", d)
+	}
+	if b := e.balance("r-1006"); b.Available != 0 || b.Held != 0 {
+		t.Errorf("balance %v held %v, want 0", b.Available, b.Held)
+	}
+}

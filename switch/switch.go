@@ -320,6 +320,9 @@ func (s *Switch) Hangup(callID string) bool {
 	if c == nil {
 		return false
 	}
+	// Billing stops now, as the officer acts; the call's ctx watcher would
+	// stop it only when its goroutine runs.
+	c.bill.stop(s.clk.Now())
 	c.cancel(errOfficer)
 	return true
 }
