@@ -158,3 +158,40 @@ func (l *Ledger) Run(ctx context.Context) error {
 		}
 	}
 }
+
+const qOpenOfAccount = `SELECT id, session_id, held, expires_us FROM ledger_reservations WHERE status = 'open' AND account_id = ? ORDER BY expires_us LIMIT ?`
+
+// OpenReservations returns the account's open reservations (live
+// sessions, and holds a crash left for SettleStale), Granted being what
+// each holds now. A caller that credits a session checks with it that
+// the session is settled: an open hold may still be charged.
+func (l *Ledger) OpenReservations(ctx context.Context, accountID string) ([]Reservation, error) {
+	if !validID(accountID) {
+		return nil, fmt.Errorf("%w: open reservations", ErrInvalid)
+	}
+	var out []Reservation
+	err := l.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		out = out[:0]
+		rows, err := tx.Query(ctx, qOpenOfAccount, accountID, int64(settleBatch))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				r         = Reservation{AccountID: accountID}
+				held, exp int64
+			)
+			if err := rows.Scan(&r.ID, &r.SessionID, &held, &exp); err != nil {
+				return err
+			}
+			r.Granted, r.Expires = money.Amount(held), fromMicros(exp)
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open reservations: %w", err)
+	}
+	return out, nil
+}

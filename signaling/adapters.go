@@ -2,8 +2,11 @@ package signaling
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,6 +82,7 @@ type MeterStarter interface {
 type Accounts interface {
 	Balance(ctx context.Context, accountID string) (ledger.Balance, error)
 	Reserve(ctx context.Context, req ledger.ReserveRequest) (ledger.Reservation, error)
+	Checkpoint(ctx context.Context, reservationID string, usedSeconds int64, used money.Amount) error
 	Commit(ctx context.Context, req ledger.CommitRequest) (ledger.CommitReceipt, error)
 	RecordCDR(ctx context.Context, c ledger.CDR) error
 }
@@ -88,15 +92,65 @@ type Accounts interface {
 // (ledger.Ledger), meters connected time on the rating.Meter and commits
 // the total with the CDR.
 type RatingBiller struct {
-	q   Quoter
-	m   MeterStarter
-	a   Accounts
-	clk clock.Clock
+	q    Quoter
+	m    MeterStarter
+	a    Accounts
+	clk  clock.Clock
+	wall clock.Clock // retry pauses (always real)
 }
 
 // NewRatingBiller returns a RatingBiller; clk must be the Meter's clock.
 func NewRatingBiller(q Quoter, m MeterStarter, a Accounts, clk clock.Clock) *RatingBiller {
-	return &RatingBiller{q: q, m: m, a: a, clk: clk}
+	return &RatingBiller{q: q, m: m, a: a, clk: clk, wall: clock.Real{}}
+}
+
+// Ledger retries: a full writer queue (ledger.ErrOverload) clears in
+// milliseconds, and Reserve (same key) and Commit (once per reservation)
+// are idempotent, so a retry lands once.
+const (
+	ledgerTries = 4
+	ledgerPause = 50 * time.Millisecond
+)
+
+// retry runs op until it succeeds, fails for good, or ledgerTries ran.
+func (b *RatingBiller) retry(ctx context.Context, op func() error) error {
+	var err error
+	for i := 1; ; i++ {
+		if err = op(); err == nil || !errors.Is(err, ledger.ErrOverload) || i == ledgerTries {
+			return err
+		}
+		t := b.wall.NewTimer(time.Duration(i) * ledgerPause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C():
+		}
+	}
+}
+
+// openingID names one opening of a visit: the visit id and a random
+// suffix. A visit opens again after a restart (people rejoin inside the
+// slot once the ledger settled the first opening's hold); each opening
+// has its own reservation key, so it never replays the settled one, and
+// its own CDR (ledger_cdrs.session_id is unique). SessionOf maps it back.
+func openingID(visitID string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return visitID + openingSep + hex.EncodeToString(b[:])
+}
+
+// openingSep separates a visit id from its opening's suffix in reservation
+// and CDR session ids.
+const openingSep = "#"
+
+// SessionOf returns the visit id of a visit reservation's or CDR's session
+// id (the id itself when it names no opening).
+func SessionOf(sessionID string) string {
+	if i := strings.LastIndex(sessionID, openingSep); i > 0 {
+		return sessionID[:i]
+	}
+	return sessionID
 }
 
 // Open quotes v at now and reserves its first slice; in-facility and
@@ -121,7 +175,7 @@ func (b *RatingBiller) Open(ctx context.Context, v Visit, now time.Time) (Bill, 
 	if err != nil {
 		return nil, err
 	}
-	bill := &ratingBill{b: b, v: v, price: q.Price, free: q.Free || q.Price.Free()}
+	bill := &ratingBill{b: b, v: v, session: openingID(v.ID), price: q.Price, free: q.Free || q.Price.Free()}
 	if bill.free {
 		return bill, nil
 	}
@@ -129,8 +183,13 @@ func (b *RatingBiller) Open(ctx context.Context, v Visit, now time.Time) (Bill, 
 	if min <= 0 {
 		min = 1
 	}
-	r, err := b.a.Reserve(ctx, ledger.ReserveRequest{
-		Key: "reserve:visit:" + v.ID, AccountID: v.ResidentID, SessionID: v.ID, Want: q.Reserve, Min: min,
+	rreq := ledger.ReserveRequest{
+		Key: "reserve:visit:" + bill.session, AccountID: v.ResidentID, SessionID: bill.session, Want: q.Reserve, Min: min,
+	}
+	var r ledger.Reservation
+	err = b.retry(ctx, func() (err error) {
+		r, err = b.a.Reserve(ctx, rreq)
+		return err
 	})
 	if errors.Is(err, ledger.ErrInsufficientFunds) {
 		return nil, fmt.Errorf("%w: %w", ErrInsufficientFunds, err)
@@ -138,7 +197,21 @@ func (b *RatingBiller) Open(ctx context.Context, v Visit, now time.Time) (Bill, 
 	if err != nil {
 		return nil, err
 	}
+	if r.Replayed {
+		// A retry whose first answer was lost: the hold is ours, unless it
+		// was closed meanwhile; a closed hold's grant must not be metered.
+		if err := b.a.Checkpoint(ctx, r.ID, 0, 0); err != nil {
+			if errors.Is(err, ledger.ErrReservationClosed) {
+				return nil, fmt.Errorf("%w: %w", ErrHoldLost, err)
+			}
+			return nil, err
+		}
+	}
 	bill.reservation, bill.reserved = r.ID, r.Granted
+	// The hold expires HoldTTL after each checkpoint; keep it alive at a
+	// quarter of that, as the Meter does (CheckpointEvery 30 s for 2 min),
+	// so one failed checkpoint does not lose it.
+	bill.keepEvery = max(r.Expires.Sub(b.clk.Now())/4, time.Second)
 	return bill, nil
 }
 
@@ -147,9 +220,11 @@ func (b *RatingBiller) Open(ctx context.Context, v Visit, now time.Time) (Bill, 
 type ratingBill struct {
 	b           *RatingBiller
 	v           Visit
+	session     string // this opening's session id (openingID)
 	price       rating.Price
 	free        bool
 	reservation string
+	keepEvery   time.Duration
 
 	// mu guards the fields below: the Meter's callback updates reserved.
 	mu       sync.Mutex
@@ -161,6 +236,32 @@ type ratingBill struct {
 	segEnd   time.Time    // the current segment's time bound (the slot end)
 }
 
+// KeepAliveEvery is a quarter of the reservation's TTL; 0 for a free bill.
+func (r *ratingBill) KeepAliveEvery() time.Duration {
+	if r.free {
+		return 0
+	}
+	return r.keepEvery
+}
+
+// KeepAlive checkpoints the finished segments' usage (priced once, as
+// Close prices it) while no segment is metered, which also pushes the
+// hold's expiry out by its TTL.
+func (r *ratingBill) KeepAlive(ctx context.Context) error {
+	r.mu.Lock()
+	metered, seconds := r.cur != nil, r.used
+	r.mu.Unlock()
+	if r.free || metered {
+		return nil
+	}
+	err := r.b.retry(ctx, func() error {
+		return r.b.a.Checkpoint(ctx, r.reservation, seconds, r.price.Charge(seconds))
+	})
+	if errors.Is(err, ledger.ErrReservationClosed) {
+		return fmt.Errorf("%w: %w", ErrHoldLost, err)
+	}
+	return err
+}
 func (r *ratingBill) Resume(maxSeconds int64, onEvent func(BillEvent)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -234,7 +335,10 @@ func (r *ratingBill) TopUp() {
 
 // Close prices the connected seconds once (the tariff's increment rule,
 // Price.Charge) and commits them with the CDR, releasing the rest; a free
-// visit only stores its CDR.
+// visit only stores its CDR. A commit that fails for good leaves the
+// reservation open with every segment's usage checkpointed, so the
+// ledger's settlement charges what was used; the error says the visit is
+// not settled.
 func (r *ratingBill) Close(ctx context.Context, c CDR) (Charge, error) {
 	r.Pause()
 	r.mu.Lock()
@@ -245,7 +349,7 @@ func (r *ratingBill) Close(ctx context.Context, c CDR) (Charge, error) {
 		amount = 0
 	}
 	lc := ledger.CDR{
-		SessionID: c.VisitID, Service: string(rating.Video), Facility: c.Facility, AccountID: c.ResidentID,
+		SessionID: r.session, Service: string(rating.Video), Facility: c.Facility, AccountID: c.ResidentID,
 		Destination: c.Kind, Class: r.price.Class, Started: c.Opened, Answered: c.Connected, Ended: c.Ended,
 		BilledSeconds: r.price.Billed(seconds), Amount: amount, TariffID: r.price.TariffID,
 		TariffVersion: int64(r.price.Version), Rate: r.price.Rate, IncrementFirst: r.price.First,
@@ -254,10 +358,21 @@ func (r *ratingBill) Close(ctx context.Context, c CDR) (Charge, error) {
 	ch := Charge{Seconds: seconds, Amount: amount, Free: r.free}
 	if r.free {
 		lc.BilledSeconds = seconds
-		return ch, r.b.a.RecordCDR(ctx, lc)
+		return ch, r.b.retry(ctx, func() error { return r.b.a.RecordCDR(ctx, lc) })
 	}
-	if _, err := r.b.a.Commit(ctx, ledger.CommitRequest{ReservationID: r.reservation, Amount: amount, UsedSeconds: seconds, CDR: &lc}); err != nil {
-		return ch, err
+	err := r.b.retry(ctx, func() error {
+		_, err := r.b.a.Commit(ctx, ledger.CommitRequest{ReservationID: r.reservation, Amount: amount, UsedSeconds: seconds, CDR: &lc})
+		return err
+	})
+	if err == nil {
+		return ch, nil
 	}
-	return ch, nil
+	if errors.Is(err, ledger.ErrReservationClosed) {
+		return ch, fmt.Errorf("%w: %w", ErrHoldLost, err)
+	}
+	// Best effort: the Meter's last checkpoint counted one segment only.
+	if cerr := r.b.a.Checkpoint(ctx, r.reservation, seconds, amount); cerr != nil {
+		err = fmt.Errorf("%w (checkpoint: %w)", err, cerr)
+	}
+	return ch, err
 }

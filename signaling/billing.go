@@ -31,7 +31,10 @@ type Bill interface {
 	Resume(maxSeconds int64, onEvent func(BillEvent)) error
 	// Pause stops the current segment, if any; idempotent.
 	Pause()
-	// Close pauses, settles and writes the visit's CDR; called exactly once.
+	// Close pauses, settles and writes the visit's CDR; called exactly
+	// once. An error means the visit is not settled: its reservation may
+	// still be open (the ledger settles it later from the last
+	// checkpoint).
 	Close(ctx context.Context, cdr CDR) (Charge, error)
 }
 
@@ -41,6 +44,23 @@ type Bill interface {
 // not block.
 type TopUpper interface {
 	TopUp()
+}
+
+// HoldKeeper is optionally implemented by a Bill whose reservation
+// expires unless it is kept alive (the ledger's HoldTTL; docs/LEDGER.md,
+// crash safety). The Meter keeps it alive while a segment is metered; the
+// rest of the time (a resident waiting for a late visitor, one side
+// dropped) the session calls KeepAlive from its goroutine every
+// KeepAliveEvery, when a segment stops, and before one starts.
+type HoldKeeper interface {
+	// KeepAliveEvery is how often KeepAlive must run; 0 means never.
+	KeepAliveEvery() time.Duration
+	// KeepAlive records the usage of every finished segment on the
+	// reservation (so a settlement after a crash charges all of it) and
+	// pushes its expiry out. It does nothing while a segment is metered.
+	// It returns an error wrapping ErrHoldLost when the reservation was
+	// closed meanwhile: the visit can no longer be billed and must end.
+	KeepAlive(ctx context.Context) error
 }
 
 // BillEventKind says what a BillEvent reports.

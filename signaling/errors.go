@@ -42,6 +42,9 @@ var (
 	// ErrInsufficientFunds means the resident's balance cannot pay one
 	// billing increment of the video tariff.
 	ErrInsufficientFunds = errors.New("insufficient funds for a video visit")
+	// ErrHoldLost means the visit's reservation was closed (settled by the
+	// ledger) while the visit was live: it can no longer be metered.
+	ErrHoldLost = errors.New("visit reservation closed")
 	// ErrClosed means the hub is shutting down.
 	ErrClosed = errors.New("signaling hub closed")
 )

@@ -46,8 +46,8 @@ type Hub struct {
 	sockets  int
 	conns    map[*conn]struct{}
 	sessions map[string]*session
-	settling map[string]chan struct{} // visit id → closed once its ending session settled
-	ended    map[string]time.Time     // visit id → its End, until End passes
+	settling map[string]*session  // visit id → its ending session, until it settled
+	ended    map[string]time.Time // visit id → its End, until End passes
 }
 
 // Option configures optional seams of a Hub.
@@ -96,7 +96,7 @@ func New(cfg Config, signer *token.Signer, visits Visits, biller Biller, m *metr
 		cfg: cfg, signer: signer, visits: visits, biller: biller, m: m,
 		clk: o.clk, wall: clock.Real{}, log: o.log.With("component", "signaling"),
 		api: api, mux: mux, ctx: ctx, cancel: cancel,
-		conns: map[*conn]struct{}{}, sessions: map[string]*session{}, settling: map[string]chan struct{}{}, ended: map[string]time.Time{},
+		conns: map[*conn]struct{}{}, sessions: map[string]*session{}, settling: map[string]*session{}, ended: map[string]time.Time{},
 	}
 	h.up = websocket.Upgrader{
 		ReadBufferSize:  4096,
@@ -274,7 +274,7 @@ func (h *Hub) forget(s *session, over bool) {
 	defer h.mu.Unlock()
 	if h.sessions[s.v.ID] == s {
 		delete(h.sessions, s.v.ID)
-		h.settling[s.v.ID] = s.settled
+		h.settling[s.v.ID] = s
 	}
 	if over {
 		h.ended[s.v.ID] = s.v.End
@@ -300,25 +300,32 @@ func (h *Hub) End(visitID, reason string) error {
 // EndAndWait ends a live visit for reason like End, and returns once it
 // has ended and settled: its charge committed and its CDR written (or
 // ctx ends). A visit already ending is waited for. It returns
-// ErrUnknownVisit when the visit has no live session. A facility's
-// cancellation uses it, so the credit it gives sees the visit's CDR.
+// ErrUnknownVisit when the visit has no live session, and the Bill's
+// error when the visit ended but its charge could not be settled (its
+// reservation may still be open; the ledger settles it later). A
+// facility's cancellation uses it, so the credit it gives sees the
+// visit's CDR, and is retried when the visit did not settle.
 func (h *Hub) EndAndWait(ctx context.Context, visitID, reason string) error {
 	if reason == "" {
 		reason = ReasonOfficer
 	}
 	h.mu.Lock()
 	s := h.sessions[visitID]
-	settled := h.settling[visitID]
+	ending := h.settling[visitID]
 	h.mu.Unlock()
 	switch {
 	case s != nil:
-		settled = s.settled
 		s.post(func() { s.end(reason) }) // false: it is ending already
-	case settled == nil:
+	case ending != nil:
+		s = ending
+	default:
 		return ErrUnknownVisit
 	}
 	select {
-	case <-settled:
+	case <-s.settled:
+		if s.closeErr != nil {
+			return fmt.Errorf("signaling: visit %s not settled: %w", visitID, s.closeErr)
+		}
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("signaling: visit %s did not settle: %w", visitID, ctx.Err())
@@ -328,7 +335,7 @@ func (h *Hub) EndAndWait(ctx context.Context, visitID, reason string) error {
 // settledSession forgets a settled session's channel.
 func (h *Hub) settledSession(s *session) {
 	h.mu.Lock()
-	if h.settling[s.v.ID] == s.settled {
+	if h.settling[s.v.ID] == s {
 		delete(h.settling, s.v.ID)
 	}
 	h.mu.Unlock()

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -44,12 +45,14 @@ type session struct {
 	fwds      map[*forwarder]struct{}
 	timers    []clock.Timer
 	grace     clock.Timer
+	keep      clock.Timer // the hold's keep-alive (HoldKeeper)
 	metering  bool
 	segStart  time.Time
 	connected time.Duration // total both-sides-connected time
 	firstBoth time.Time
 	recDir    string
 	done      bool
+	closeErr  error         // why the bill did not settle; set before settled closes
 	settled   chan struct{} // closed when end has settled the bill and written the CDR
 }
 
@@ -149,6 +152,45 @@ func (s *session) start() {
 	}
 	s.timers = append(s.timers, s.h.clk.AfterFunc(s.v.End.Sub(now), func() { s.post(func() { s.end(ReasonWindow) }) }))
 	s.armGrace()
+	s.armKeepAlive()
+}
+
+// armKeepAlive schedules the next keep-alive of the bill's hold.
+func (s *session) armKeepAlive() {
+	k, ok := s.bill.(HoldKeeper)
+	if !ok || k.KeepAliveEvery() <= 0 || s.done {
+		return
+	}
+	s.keep = s.h.clk.AfterFunc(k.KeepAliveEvery(), func() {
+		s.post(func() {
+			if s.keepHold() {
+				s.armKeepAlive()
+			}
+		})
+	})
+}
+
+// keepHold keeps the bill's reservation alive while nobody is metered
+// (the Meter does it while a segment runs): without it the ledger settles
+// the hold HoldTTL after the last checkpoint, and a visit metered later
+// would run against a closed reservation. It reports false when the visit
+// ended because the hold was lost.
+func (s *session) keepHold() bool {
+	k, ok := s.bill.(HoldKeeper)
+	if !ok || s.done {
+		return !s.done
+	}
+	err := k.KeepAlive(s.ctx)
+	switch {
+	case errors.Is(err, ErrHoldLost):
+		// Never meter a grant the ledger no longer holds.
+		s.log.Error("visit reservation closed while live", "err", err)
+		s.end(ReasonError)
+		return false
+	case err != nil && s.ctx.Err() == nil:
+		s.log.Warn("visit reservation not kept alive", "err", err) // retried at the next keep-alive
+	}
+	return true
 }
 
 // warn tells every participant that the visit ends in remaining.
@@ -203,6 +245,9 @@ func (s *session) meter() {
 		if left <= 0 {
 			return
 		}
+		if !s.keepHold() {
+			return // the hold is gone: the visit ended
+		}
 		if err := s.bill.Resume(left, func(e BillEvent) { s.post(func() { s.onBill(e) }) }); err != nil {
 			s.log.Error("metering did not start", "err", err)
 			s.end(ReasonError)
@@ -221,6 +266,9 @@ func (s *session) meter() {
 		s.bill.Pause()
 		s.metering = false
 		s.connected += now.Sub(s.segStart)
+		// Checkpoint every segment's usage now: the Meter's last
+		// checkpoint counted this segment only.
+		s.keepHold()
 	}
 }
 
@@ -235,6 +283,9 @@ func (s *session) topUp() {
 // armGrace ends the visit when no participant has been connected for
 // Config.EmptyGrace.
 func (s *session) armGrace() {
+	if s.done {
+		return
+	}
 	for _, p := range s.parts {
 		if p.role != RoleOfficer {
 			if s.grace != nil {
@@ -267,6 +318,9 @@ func (s *session) end(reason string) {
 	}
 	if s.grace != nil {
 		s.grace.Stop()
+	}
+	if s.keep != nil {
+		s.keep.Stop()
 	}
 	now := s.h.clk.Now()
 	if s.metering {
@@ -307,6 +361,9 @@ func (s *session) end(reason string) {
 	}
 	ch, err := s.bill.Close(ctx, cdr)
 	if err != nil {
+		// EndAndWait returns it: a cancellation must not credit a visit
+		// whose charge is not settled yet.
+		s.closeErr = err
 		s.log.Error("visit not settled", "err", err, "seconds", cdr.Seconds)
 		return
 	}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"ipcs/internal/money"
 	"ipcs/internal/sqldb"
 	"ipcs/ledger"
 	lpostgres "ipcs/ledger/postgres"
 	lsqlite "ipcs/ledger/sqlite"
+	"ipcs/signaling"
 )
 
 // openLedger opens the ledger on the daemon's database, registers every
@@ -58,11 +60,29 @@ func (d *daemon) openLedger(ctx context.Context) (*ledger.Ledger, error) {
 }
 
 // visitCrediter credits a resident for a visit the facility cancelled
-// after it was charged: the amount is what the visit's CDR billed, and
-// the key makes a repeated cancellation credit once.
+// after it was charged: the amount is what the visit's CDRs billed (one
+// per opening of the visit: signaling.SessionOf maps their session ids
+// back to the visit), and the key makes a repeated cancellation credit
+// once.
 type visitCrediter struct{ l *ledger.Ledger }
 
+// errVisitUnsettled means a visit's reservation is still open: what it
+// will be charged is not known yet, so it cannot be credited.
+var errVisitUnsettled = errors.New("visit charge not settled yet")
+
 func (c visitCrediter) CreditVisit(ctx context.Context, visitID, residentID, reason string) error {
+	// A visit whose final commit failed keeps its hold until the ledger
+	// settles it; crediting before would miss that charge for good
+	// (credit_due stays set and the next cancellation retries).
+	open, err := c.l.OpenReservations(ctx, residentID)
+	if err != nil {
+		return err
+	}
+	for _, r := range open {
+		if signaling.SessionOf(r.SessionID) == visitID {
+			return fmt.Errorf("%w: reservation %s is open until %s", errVisitUnsettled, r.ID, r.Expires.Format(time.RFC3339))
+		}
+	}
 	var charged money.Amount
 	var after int64
 	for {
@@ -71,7 +91,7 @@ func (c visitCrediter) CreditVisit(ctx context.Context, visitID, residentID, rea
 			return err
 		}
 		for _, r := range cdrs {
-			if r.SessionID == visitID {
+			if signaling.SessionOf(r.SessionID) == visitID {
 				charged += r.Amount
 			}
 		}
@@ -83,7 +103,7 @@ func (c visitCrediter) CreditVisit(ctx context.Context, visitID, residentID, rea
 	if charged <= 0 {
 		return nil
 	}
-	_, err := c.l.Credit(ctx, ledger.CreditRequest{
+	_, err = c.l.Credit(ctx, ledger.CreditRequest{
 		Key: "visit-credit:" + visitID, AccountID: residentID, Amount: charged,
 		Reason: "visit cancelled by facility: " + reason, Ref: visitID, StaffID: "scheduler",
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"ipcs/internal/testutil"
+	"ipcs/signaling"
 )
 
 // pageVideo reads a visit page's inbound video stats and connection state.
@@ -136,14 +137,14 @@ func TestDaemonVisitInBrowser(t *testing.T) {
 	waitUntil(t, ctx, "the visit's CDR", func() bool {
 		getJSON(t, d.HTTP+"/api/v1/cdrs?account_id=r-1001", admin, &res)
 		for _, c := range res.CDRs {
-			if c.SessionID == v.ID {
+			if signaling.SessionOf(c.SessionID) == v.ID {
 				return true
 			}
 		}
 		return false
 	})
 	for _, c := range res.CDRs {
-		if c.SessionID != v.ID {
+		if signaling.SessionOf(c.SessionID) != v.ID {
 			continue
 		}
 		if c.Service != "video" || c.BilledSeconds < 1 || c.Amount == "0.00" {
