@@ -122,6 +122,12 @@ type SessionSpec struct {
 	Granted       money.Amount // reserved before start
 	MaxSeconds    int64        // time limit regardless of money
 	OnEvent       func(Event)  // must not block; called from the Meter
+	// PriorSeconds is what the reservation already used before this
+	// session (a video visit metered in stretches, one session each):
+	// checkpoints record PriorSeconds plus this session's seconds,
+	// priced together, so that a crash settles every stretch. Grants,
+	// warnings and Stop's Usage are this session's alone.
+	PriorSeconds int64
 }
 
 // EventKind says what happened to a metered session.
@@ -240,6 +246,7 @@ type session struct {
 	maxSecs int64
 	onEvent func(Event)
 	start   time.Time
+	prior   int64 // SessionSpec.PriorSeconds
 
 	// mu guards the fields below.
 	mu        sync.Mutex
@@ -315,7 +322,7 @@ func (m *Meter) Start(spec SessionSpec) (*Metered, error) {
 		return nil, fmt.Errorf("%w: priced session without reservation", ErrInvalidSession)
 	}
 	s := &session{m: m, id: spec.ID, resID: spec.ReservationID, price: spec.Price, maxSecs: spec.MaxSeconds,
-		onEvent: spec.OnEvent, start: m.clk.Now(), granted: spec.Granted, nextCkpt: m.ckpt}
+		onEvent: spec.OnEvent, start: m.clk.Now(), granted: spec.Granted, nextCkpt: m.ckpt, prior: max(spec.PriorSeconds, 0)}
 	s.grantSecs = min(spec.Price.Affordable(spec.Granted), spec.MaxSeconds)
 	if s.grantSecs <= 0 {
 		return nil, ErrInsufficientFunds
@@ -529,7 +536,7 @@ func (m *Meter) visit(s *session, now time.Time) {
 		}
 	}
 	if s.resID != "" && el >= s.nextCkpt {
-		ck = job{kind: jobCheckpoint, s: s, secs: el, used: s.price.Charge(el)}
+		ck = job{kind: jobCheckpoint, s: s, secs: s.prior + el, used: s.price.Charge(s.prior + el)}
 		doCk = true
 	}
 	s.mu.Unlock()

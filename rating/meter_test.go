@@ -314,6 +314,29 @@ func TestMeterCheckpoints(t *testing.T) {
 	}
 }
 
+// TestMeterCheckpointsCountPriorSeconds meters a second stretch of one
+// reservation: its checkpoints record the first stretch's 100 s too,
+// priced with this one's as one total, while its Usage is its own.
+func TestMeterCheckpointsCountPriorSeconds(t *testing.T) {
+	r := newMeterRig(t, MeterConfig{}, 10*money.Dollar)
+	s, err := r.m.Start(SessionSpec{ID: "s#2", ReservationID: "r", Price: perSecond, Granted: perSecond.Charge(300), MaxSeconds: 900, PriorSeconds: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.step(30)
+	r.waitCall("checkpoint")
+	u := s.Stop()
+	r.funder.mu.Lock()
+	defer r.funder.mu.Unlock()
+	want := ckptCall{130, perSecond.Charge(130)}
+	if len(r.funder.ckpts) != 1 || r.funder.ckpts[0] != want {
+		t.Fatalf("checkpoints %+v, want [%+v]", r.funder.ckpts, want)
+	}
+	if u.Seconds != 30 || u.Amount != perSecond.Charge(30) {
+		t.Fatalf("usage %+v, want this stretch's 30 s", u)
+	}
+}
+
 func TestMeterStopRounding(t *testing.T) {
 	r := newMeterRig(t, MeterConfig{}, 0)
 	s, err := r.m.Start(SessionSpec{ID: "s", ReservationID: "r", Price: perSecond, Granted: perSecond.Charge(300), MaxSeconds: 900})

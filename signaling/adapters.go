@@ -278,6 +278,9 @@ func (r *ratingBill) Resume(maxSeconds int64, onEvent func(BillEvent)) error {
 	segEnd, base := r.segEnd, r.segUsed
 	spec := rating.SessionSpec{
 		ID: fmt.Sprintf("visit:%s#%d", r.v.ID, r.seg), Price: r.price, Granted: granted, MaxSeconds: maxSeconds,
+		// The Meter's checkpoints then count the finished segments too,
+		// so a crash during this one settles the whole visit so far.
+		PriorSeconds: r.used,
 		OnEvent: func(e rating.Event) {
 			switch e.Kind {
 			case rating.Extended:

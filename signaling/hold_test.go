@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"ipcs/internal/money"
 	"ipcs/internal/testutil"
 	"ipcs/ledger"
 	"ipcs/metrics"
@@ -226,5 +228,92 @@ func TestVisitReopenedAfterRestart(t *testing.T) {
 	b, err := led.Balance(ctx, "res1")
 	if err != nil || b.Held != 0 || b.Available != 6_000_000-first.Amount-c.Amount {
 		t.Errorf("balance %+v, %v; want $6.00 less both charges, nothing held", b, err)
+	}
+}
+
+// dyingAccounts is the ledger as a process sees it that dies once dead
+// is set: its commits and checkpoints fail from then on. The Meter,
+// which checkpoints on the ledger itself, has done its work before.
+type dyingAccounts struct {
+	*ledger.Ledger
+	dead *atomic.Bool
+}
+
+func (d dyingAccounts) Commit(ctx context.Context, req ledger.CommitRequest) (ledger.CommitReceipt, error) {
+	if d.dead.Load() {
+		return ledger.CommitReceipt{}, errors.New("process died")
+	}
+	return d.Ledger.Commit(ctx, req)
+}
+
+func (d dyingAccounts) Checkpoint(ctx context.Context, id string, secs int64, used money.Amount) error {
+	if d.dead.Load() {
+		return errors.New("process died")
+	}
+	return d.Ledger.Checkpoint(ctx, id, secs, used)
+}
+
+// TestCrashDuringLaterSegmentSettlesEverySegment proves that the Meter's
+// checkpoints in a visit's second segment count the first: the visit is
+// connected 60 s, the visitor drops and reconnects, and 40 s into that
+// second segment (the Meter checkpointed at 30 s) the process dies before
+// anything else reaches the ledger. The ledger's settlement of the open
+// hold charges 90 s ($0.24), both segments up to the last checkpoint,
+// not the second segment's 30 s alone.
+func TestCrashDuringLaterSegmentSettlesEverySegment(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rs := newRealStack(t, ctx, "rv-crash")
+	h, led, clk, v := rs.h, rs.led, rs.clk, rs.v
+	book, err := rating.ParseBook([]byte(videoBook), "video.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1 := metrics.New()
+	meter1, err := rating.NewMeter(rating.MeterConfig{}, led, clk, m1.Meter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meter1.Close() })
+	var dead atomic.Bool
+	hub1, err := signaling.New(signaling.Config{IncludeLoopback: true}, h.signer,
+		signaling.VisitsFunc(func(context.Context, string) (signaling.Visit, error) { return v, nil }),
+		signaling.NewRatingBiller(book, meter1, dyingAccounts{led, &dead}, clk), m1.Visits,
+		signaling.WithClock(clk), signaling.WithSettingEngine(signaling.LoopbackOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub1.Close() })
+	h1 := &harness{t: t, clk: clk, signer: h.signer, hub: hub1, m: m1, api: h.api}
+	h1.url = startServer(t, hub1)
+
+	a := h1.dial(ctx, signaling.RoleVisitor, v.ID, true)
+	r := h1.dial(ctx, signaling.RoleResident, v.ID, true)
+	flowing(t, ctx, "resident", r, 5)
+	waitMetering(t, ctx, m1)
+	clk.Advance(60 * time.Second)
+	a.Close()
+	waitFor(t, ctx, "metering paused", func() bool { return gauge(m1.Meter.Live) == 0 })
+	a = h1.dial(ctx, signaling.RoleVisitor, v.ID, true)
+	flowing(t, ctx, "visitor", a, 5)
+	waitMetering(t, ctx, m1)
+	base := counter(m1.Meter.Checkpoints.WithLabelValues("ok"))
+	clk.Advance(30 * time.Second)
+	waitFor(t, ctx, "the Meter's checkpoint", func() bool { return counter(m1.Meter.Checkpoints.WithLabelValues("ok")) > base })
+	clk.Advance(10 * time.Second)
+	dead.Store(true)
+	if err := hub1.EndAndWait(ctx, v.ID, signaling.ReasonShutdown); err == nil {
+		t.Error("EndAndWait: nil, want the dead process's error")
+	}
+	hub1.Close()
+
+	clk.Advance(3 * time.Minute)
+	if n, err := led.SettleStale(ctx); err != nil || n != 1 {
+		t.Fatalf("SettleStale: %d, %v; want the visit's hold settled", n, err)
+	}
+	cdrs, _, err := led.CDRs(ctx, ledger.CDRQuery{AccountID: "res1"}, 0)
+	if err != nil || len(cdrs) != 1 || cdrs[0].Cause != "settled" || cdrs[0].BilledSeconds != 90 || cdrs[0].Amount != 240_000 {
+		t.Fatalf("CDRs %+v, %v; want the hold settled at 90 s, $0.24 (both segments to the last checkpoint)", cdrs, err)
 	}
 }
