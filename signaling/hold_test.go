@@ -145,38 +145,11 @@ func TestVisitReopenedAfterRestart(t *testing.T) {
 	if _, err := led.Credit(ctx, ledger.CreditRequest{Key: "more", AccountID: "res1", Amount: 5_000_000, Reason: "deposit", StaffID: "t"}); err != nil {
 		t.Fatal(err)
 	}
-	book, err := rating.ParseBook([]byte(videoBook), "video.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m1 := metrics.New()
-	meter1, err := rating.NewMeter(rating.MeterConfig{}, led, clk, m1.Meter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meter1.Close() })
-	hub1, err := signaling.New(signaling.Config{IncludeLoopback: true}, h.signer,
-		signaling.VisitsFunc(func(context.Context, string) (signaling.Visit, error) { return v, nil }),
-		signaling.NewRatingBiller(book, meter1, failingCommit{led}, clk), m1.Visits,
-		signaling.WithClock(clk), signaling.WithSettingEngine(signaling.LoopbackOnly))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hub1.Close() })
-	h1 := &harness{t: t, clk: clk, signer: h.signer, hub: hub1, m: m1, api: h.api}
-	h1.url = startServer(t, hub1)
+	h1 := otherNode(t, rs, failingCommit{led})
+	hub1 := h1.hub
 
 	// Node 1: two segments of 60 s, then it "crashes" at the commit.
-	a := h1.dial(ctx, signaling.RoleVisitor, v.ID, true)
-	r := h1.dial(ctx, signaling.RoleResident, v.ID, true)
-	flowing(t, ctx, "resident", r, 5)
-	waitMetering(t, ctx, m1)
-	clk.Advance(60 * time.Second)
-	a.Close()
-	waitFor(t, ctx, "metering paused", func() bool { return gauge(m1.Meter.Live) == 0 })
-	a = h1.dial(ctx, signaling.RoleVisitor, v.ID, true)
-	flowing(t, ctx, "visitor", a, 5)
-	waitMetering(t, ctx, m1)
+	twoSegments(t, ctx, h1, v.ID)
 	clk.Advance(60 * time.Second)
 	if err := hub1.EndAndWait(ctx, v.ID, signaling.ReasonShutdown); err == nil {
 		t.Error("EndAndWait: nil, want the failed commit's error")
@@ -265,39 +238,11 @@ func TestCrashDuringLaterSegmentSettlesEverySegment(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	rs := newRealStack(t, ctx, "rv-crash")
-	h, led, clk, v := rs.h, rs.led, rs.clk, rs.v
-	book, err := rating.ParseBook([]byte(videoBook), "video.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m1 := metrics.New()
-	meter1, err := rating.NewMeter(rating.MeterConfig{}, led, clk, m1.Meter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meter1.Close() })
+	led, clk, v := rs.led, rs.clk, rs.v
 	var dead atomic.Bool
-	hub1, err := signaling.New(signaling.Config{IncludeLoopback: true}, h.signer,
-		signaling.VisitsFunc(func(context.Context, string) (signaling.Visit, error) { return v, nil }),
-		signaling.NewRatingBiller(book, meter1, dyingAccounts{led, &dead}, clk), m1.Visits,
-		signaling.WithClock(clk), signaling.WithSettingEngine(signaling.LoopbackOnly))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hub1.Close() })
-	h1 := &harness{t: t, clk: clk, signer: h.signer, hub: hub1, m: m1, api: h.api}
-	h1.url = startServer(t, hub1)
-
-	a := h1.dial(ctx, signaling.RoleVisitor, v.ID, true)
-	r := h1.dial(ctx, signaling.RoleResident, v.ID, true)
-	flowing(t, ctx, "resident", r, 5)
-	waitMetering(t, ctx, m1)
-	clk.Advance(60 * time.Second)
-	a.Close()
-	waitFor(t, ctx, "metering paused", func() bool { return gauge(m1.Meter.Live) == 0 })
-	a = h1.dial(ctx, signaling.RoleVisitor, v.ID, true)
-	flowing(t, ctx, "visitor", a, 5)
-	waitMetering(t, ctx, m1)
+	h1 := otherNode(t, rs, dyingAccounts{led, &dead})
+	hub1, m1 := h1.hub, h1.m
+	twoSegments(t, ctx, h1, v.ID)
 	base := counter(m1.Meter.Checkpoints.WithLabelValues("ok"))
 	clk.Advance(30 * time.Second)
 	waitFor(t, ctx, "the Meter's checkpoint", func() bool { return counter(m1.Meter.Checkpoints.WithLabelValues("ok")) > base })
@@ -316,4 +261,50 @@ func TestCrashDuringLaterSegmentSettlesEverySegment(t *testing.T) {
 	if err != nil || len(cdrs) != 1 || cdrs[0].Cause != "settled" || cdrs[0].BilledSeconds != 90 || cdrs[0].Amount != 240_000 {
 		t.Fatalf("CDRs %+v, %v; want the hold settled at 90 s, $0.24 (both segments to the last checkpoint)", cdrs, err)
 	}
+}
+
+// otherNode starts a second hub on rs's ledger and clock, a node whose
+// RatingBiller reaches the ledger through accounts (its Meter reaches the
+// ledger itself), and a harness for it.
+func otherNode(t *testing.T, rs *realStack, accounts signaling.Accounts) *harness {
+	t.Helper()
+	book, err := rating.ParseBook([]byte(videoBook), "video.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New()
+	meter, err := rating.NewMeter(rating.MeterConfig{}, rs.led, rs.clk, m.Meter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meter.Close() })
+	v := rs.v
+	hub, err := signaling.New(signaling.Config{IncludeLoopback: true}, rs.h.signer,
+		signaling.VisitsFunc(func(context.Context, string) (signaling.Visit, error) { return v, nil }),
+		signaling.NewRatingBiller(book, meter, accounts, rs.clk), m.Visits,
+		signaling.WithClock(rs.clk), signaling.WithSettingEngine(signaling.LoopbackOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	h := &harness{t: t, clk: rs.clk, signer: rs.h.signer, hub: hub, m: m, api: rs.h.api}
+	h.url = startServer(t, hub)
+	return h
+}
+
+// twoSegments connects a visitor and the resident to h's hub for 60 s,
+// drops the visitor and reconnects it, and returns when the second
+// segment is metered.
+func twoSegments(t *testing.T, ctx context.Context, h *harness, visitID string) {
+	t.Helper()
+	a := h.dial(ctx, signaling.RoleVisitor, visitID, true)
+	r := h.dial(ctx, signaling.RoleResident, visitID, true)
+	flowing(t, ctx, "resident", r, 5)
+	waitMetering(t, ctx, h.m)
+	h.clk.Advance(60 * time.Second)
+	a.Close()
+	waitFor(t, ctx, "metering paused", func() bool { return gauge(h.m.Meter.Live) == 0 })
+	a = h.dial(ctx, signaling.RoleVisitor, visitID, true)
+	flowing(t, ctx, "visitor", a, 5)
+	waitMetering(t, ctx, h.m)
 }
