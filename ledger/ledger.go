@@ -209,12 +209,19 @@ func (l *Ledger) location(name string) (*time.Location, error) {
 
 // WeekStart returns the start (Sunday 00:00) of the calendar week that
 // contains t in loc (DESIGN.md: weekly deposit limits run Sunday–Saturday
-// in the facility's zone). time.Date normalizes a midnight that a DST
-// change skips to the first instant of the day that exists.
+// in the facility's zone). Where a DST change skips Sunday's midnight
+// (America/Santiago, America/Havana), time.Date answers an instant of
+// Saturday; the week then starts at the change, Sunday's first instant.
 func WeekStart(t time.Time, loc *time.Location) time.Time {
 	lt := t.In(loc)
 	y, m, d := lt.Date()
-	return time.Date(y, m, d-int(lt.Weekday()), 0, 0, 0, 0, loc)
+	ws := time.Date(y, m, d-int(lt.Weekday()), 0, 0, 0, 0, loc)
+	if ws.Weekday() != time.Sunday {
+		if _, end := ws.ZoneBounds(); !end.IsZero() {
+			ws = end.In(loc)
+		}
+	}
+	return ws
 }
 
 // micros and fromMicros convert instants to the BIGINT columns (Unix

@@ -134,6 +134,15 @@ func (s *Scheduler) booking(v Visit) (Booking, error) {
 func (s *Scheduler) insertVisit(ctx context.Context, v *Visit, slots []Slot, limit int, week string) error {
 	now := v.CreatedAt.Unix()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		// Lock the resident's row first: PostgreSQL runs this at READ
+		// COMMITTED, where two transactions booking one resident (a
+		// booking of the slot in progress and a direct dial, whose starts
+		// differ, so the unique index cannot tell) would both count no
+		// visit and both insert. The second now waits for the first and
+		// then counts its visit. SQLite serialises write transactions.
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE sched_residents SET updated_at = updated_at WHERE id = ?`), v.ResidentID); err != nil {
+			return fmt.Errorf("scheduler: lock resident: %w", err)
+		}
 		var busy int
 		err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM sched_visits WHERE resident_id = ?
 			AND status IN ('booked', 'started') AND start_utc < ? AND end_utc > ?`),

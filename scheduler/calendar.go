@@ -250,6 +250,9 @@ func (c *Calendar) Slots(dst []Slot, from, to time.Time, group string) []Slot {
 						if st.Before(from) || !st.Before(to) {
 							continue
 						}
+						if i == 1 && overlapsFirstFold(c.loc, y, m, d, g.days[di.day.Weekday()], c.slot, st, L) {
+							continue
+						}
 						dst = append(dst, Slot{
 							Facility: c.cfg.ID, Group: g.id, Start: st, End: st.Add(L),
 							Local: st.In(c.loc), Fold: i, Stations: g.stations, Remaining: g.stations,
@@ -266,6 +269,27 @@ func (c *Calendar) Slots(dst []Slot, from, to time.Time, group string) []Slot {
 		}
 	}
 	return dst
+}
+
+// overlapsFirstFold reports whether a slot starting at st, the second
+// occurrence (fold 1) of a wall time that a fall-back repeats, overlaps
+// one of the day's first-occurrence slots in spans: with slots longer
+// than the clock change, or across its instant, the two would share
+// stations at once (stations are claimed per slot start). Such a slot
+// is not offered. It runs only for repeated wall times.
+func overlapsFirstFold(loc *time.Location, y int, m time.Month, d int, spans []span, slot int, st time.Time, L time.Duration) bool {
+	for _, sp := range spans {
+		for t := sp.open; t+slot <= sp.close; t += slot {
+			ts, n := resolve(loc, y, m, d, t)
+			if n == 0 {
+				continue
+			}
+			if f := ts[0]; f.Before(st.Add(L)) && st.Before(f.Add(L)) && !f.Equal(st) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // slotAt returns group's slot that starts exactly at start.
