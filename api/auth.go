@@ -41,9 +41,11 @@ type Principal struct {
 	Facility string
 }
 
-// CanSeeFacility reports whether p may act in facility f.
+// CanSeeFacility reports whether p may act in facility f: a principal
+// scoped to a facility (staff of one facility, admins included) acts in
+// that one only; "" is every facility.
 func (p Principal) CanSeeFacility(f string) bool {
-	return p.Role == RoleAdmin || p.Facility == "" || p.Facility == f
+	return p.Facility == "" || p.Facility == f
 }
 
 type principalKey struct{}

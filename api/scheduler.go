@@ -572,6 +572,10 @@ func (h *SchedulerHandler) putCalendar(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, errInvalidID)
 		return
 	}
+	if !principal(r).CanSeeFacility(id) {
+		h.fail(w, r, ErrNotFound)
+		return
+	}
 	var cfg scheduler.FacilityConfig
 	if err := DecodeJSON(r, &cfg); err != nil {
 		var ce *scheduler.ConfigError
@@ -671,6 +675,20 @@ func (h *SchedulerHandler) putResident(w http.ResponseWriter, r *http.Request) {
 	}
 	if !validID(id) || !validID(in.Facility) || (in.Group != "" && !validID(in.Group)) {
 		h.fail(w, r, errInvalidID)
+		return
+	}
+	// Staff scoped to a facility place residents in it only, and move
+	// only its own: the resident's current facility must be theirs too.
+	p := principal(r)
+	if !p.CanSeeFacility(in.Facility) {
+		h.fail(w, r, ErrNotFound)
+		return
+	}
+	if cur, err := h.s.Resident(r.Context(), id); err == nil && !p.CanSeeFacility(cur.Facility) {
+		h.fail(w, r, ErrNotFound)
+		return
+	} else if err != nil && !errors.Is(err, scheduler.ErrNotFound) {
+		h.fail(w, r, err)
 		return
 	}
 	if err := h.s.UpsertResident(r.Context(), scheduler.Resident{ID: id, Facility: in.Facility, Group: in.Group}); err != nil {

@@ -27,7 +27,11 @@ func (d *daemon) startSignaling() error {
 	d.hub = hub
 	d.closers = append(d.closers, func(context.Context) error { return hub.Close() })
 	d.mux.Handle("/ws", hub)
-	api.NewVisitControl(hub, d.auth, signaling.ErrUnknownVisit, d.log)(d.mux)
+	facilityOf := func(ctx context.Context, id string) (string, error) {
+		v, err := d.sched.Visit(ctx, id)
+		return v.Facility, err
+	}
+	api.NewVisitControl(hub, facilityOf, d.auth, signaling.ErrUnknownVisit, d.log)(d.mux)
 	return nil
 }
 
