@@ -142,7 +142,7 @@ func (s *Switch) admit(req *sip.Request, tx sip.ServerTransaction, now time.Time
 	if f == nil {
 		return c, fmt.Errorf("%w: facility %q", ErrUnknownPhone, id.facility)
 	}
-	if s.locks.locked(id.phoneID, now) {
+	if s.locks.locked(id.phoneID, now) || (id.gatewayKey != "" && s.gwLocks.locked(id.gatewayKey, now)) {
 		return c, ErrPINLocked
 	}
 	if perr != nil {
@@ -155,9 +155,12 @@ func (s *Switch) admit(req *sip.Request, tx sip.ServerTransaction, now time.Time
 			// Never log the PIN (DESIGN.md): the phone and facility suffice.
 			s.log.Warn("phone locked out for PIN guessing", "phone", id.phoneID, "facility", f.id, "sip_call_id", c.sipCallID)
 		}
+		if id.gatewayKey != "" && s.gwLocks.fail(id.gatewayKey, now) {
+			s.met.Lockouts.Inc()
+			s.log.Warn("gateway locked out for PIN guessing", "gateway", id.gatewayKey, "facility", f.id, "sip_call_id", c.sipCallID)
+		}
 		return c, ErrBadPIN
 	}
-	s.locks.succeed(id.phoneID)
 	c.auth.resident = r
 	dest, err := rating.NormalizeDestination(dialed)
 	if err != nil {

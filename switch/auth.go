@@ -23,6 +23,10 @@ type identity struct {
 	phoneID  string
 	facility string
 	gateway  bool
+	// gatewayKey is "gw:<ip>" for a trusted gateway's calls: phoneID adds
+	// the From user, a header the caller behind the gateway may choose,
+	// so PIN failures are also counted for the gateway as a whole.
+	gatewayKey string
 }
 
 // authenticator checks SIP digest credentials (RFC 3261 §22, RFC 8760
@@ -200,7 +204,7 @@ func (a *authenticator) authenticate(req *sip.Request, dir *Directory, now time.
 			ip := ap.Addr().Unmap()
 			for _, tn := range a.trusted {
 				if tn.prefix.Contains(ip) {
-					id := identity{facility: tn.facility, gateway: true, phoneID: "gw:" + ip.String()}
+					id := identity{facility: tn.facility, gateway: true, phoneID: "gw:" + ip.String(), gatewayKey: "gw:" + ip.String()}
 					if f := req.From(); f != nil && f.Address.User != "" && tokenOK(f.Address.User) {
 						id.phoneID += "/" + f.Address.User
 					}
@@ -243,6 +247,13 @@ func (a *authenticator) authenticate(req *sip.Request, dir *Directory, now time.
 	if p == nil {
 		return identity{}, a.challenge(now, ErrBadCredentials, false, cred.Username, "unknown phone")
 	}
+	// The response covers cred.URI: it must name this request's URI
+	// (RFC 3261 §22.4, RFC 2617 §3.2.2.5, see uriMatches), or an
+	// Authorization header seen once would authorize any dial string
+	// (PIN and number) as that phone for the nonce's lifetime.
+	if !uriMatches(cred.URI, &req.Recipient) {
+		return identity{}, a.challenge(now, ErrBadCredentials, false, cred.Username, "uri mismatch")
+	}
 	chal := &digest.Challenge{Realm: a.realm, Nonce: cred.Nonce, Algorithm: cred.Algorithm}
 	if cred.QOP != "" {
 		if cred.QOP != "auth" || cred.Cnonce == "" {
@@ -267,4 +278,18 @@ func (a *authenticator) authenticate(req *sip.Request, dir *Directory, now time.
 		return identity{}, a.challenge(now, ErrUnauthenticated, true, cred.Username, "stale nonce")
 	}
 	return identity{phoneID: p.id, facility: p.facility}, nil
+}
+
+// uriMatches reports whether a digest-uri names the Request-URI r: the
+// same host and, when it has one, the same user part (the dial string).
+// Most phones sign the Request-URI itself; some user agents (SIPp) sign
+// only "sip:host:port", which binds no dial string, and that is all a
+// server can check for them. Ports and parameters may differ between a
+// phone's two renderings.
+func uriMatches(digestURI string, r *sip.Uri) bool {
+	var u sip.Uri
+	if sip.ParseUri(digestURI, &u) != nil {
+		return false
+	}
+	return (u.User == "" || u.User == r.User) && strings.EqualFold(u.Host, r.Host)
 }

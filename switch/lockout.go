@@ -6,7 +6,10 @@ import (
 )
 
 // lockout counts bad PINs per phone: PINMaxFailures within PINWindow lock
-// the phone for PINLockout. A good PIN clears the count.
+// the phone for PINLockout. A good PIN does not clear the count: every
+// resident knows one good PIN, their own, and on a shared phone a reset
+// between guesses would let them guess others' forever; the count ends
+// only with its window.
 type lockout struct {
 	max      int
 	window   time.Duration
@@ -16,6 +19,12 @@ type lockout struct {
 	mu     sync.Mutex
 	phones map[string]*pinFailures
 }
+
+// gatewayLockoutFactor is how many phones' worth of PIN failures lock a
+// whole trusted gateway (identity.gatewayKey): its phones are named by a
+// header, so a caller who can change it would otherwise start a fresh
+// count with every guess.
+const gatewayLockoutFactor = 10
 
 type pinFailures struct {
 	first       time.Time // start of the current window
@@ -60,17 +69,6 @@ func (l *lockout) fail(phone string, now time.Time) bool {
 		return true
 	}
 	return false
-}
-
-// succeed clears the phone's failures.
-func (l *lockout) succeed(phone string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if p := l.phones[phone]; p != nil && p.lockedUntil.IsZero() {
-		delete(l.phones, phone)
-	} else if p != nil {
-		p.count = 0
-	}
 }
 
 func (l *lockout) pruneLocked(now time.Time) {

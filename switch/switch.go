@@ -38,6 +38,7 @@ type Switch struct {
 	dir      atomic.Pointer[Directory]
 	auth     *authenticator
 	locks    *lockout
+	gwLocks  *lockout // per trusted gateway, gatewayLockoutFactor × the phones' limit
 	guard    *inputGuard
 
 	ua  *sipgo.UserAgent
@@ -95,6 +96,7 @@ func New(cfg Config, dir *Directory, rater Rater, accounts Accounts, meter Meter
 		ctr:   newCounters(m),
 		rater: rater, accounts: accounts, meter: meter,
 		locks:   newLockout(cfg.PINMaxFailures, cfg.PINWindow, cfg.PINLockout),
+		gwLocks: newLockout(gatewayLockoutFactor*cfg.PINMaxFailures, cfg.PINWindow, cfg.PINLockout),
 		dialogs: make(map[string]*call),
 		live:    make(map[string]*call),
 	}
