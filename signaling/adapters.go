@@ -91,42 +91,21 @@ type Accounts interface {
 // tariff (rating.Book), reserves on the resident's debit account
 // (ledger.Ledger), meters connected time on the rating.Meter and commits
 // the total with the CDR.
+//
+// Its ledger calls (Reserve by key, Checkpoint, Commit once per
+// reservation, RecordCDR) are idempotent and made through ledger.Retry,
+// so a full ledger queue (ledger.ErrOverload) costs a short wait, not the
+// visit's charge.
 type RatingBiller struct {
-	q    Quoter
-	m    MeterStarter
-	a    Accounts
-	clk  clock.Clock
-	wall clock.Clock // retry pauses (always real)
+	q   Quoter
+	m   MeterStarter
+	a   Accounts
+	clk clock.Clock
 }
 
 // NewRatingBiller returns a RatingBiller; clk must be the Meter's clock.
 func NewRatingBiller(q Quoter, m MeterStarter, a Accounts, clk clock.Clock) *RatingBiller {
-	return &RatingBiller{q: q, m: m, a: a, clk: clk, wall: clock.Real{}}
-}
-
-// Ledger retries: a full writer queue (ledger.ErrOverload) clears in
-// milliseconds, and Reserve (same key) and Commit (once per reservation)
-// are idempotent, so a retry lands once.
-const (
-	ledgerTries = 4
-	ledgerPause = 50 * time.Millisecond
-)
-
-// retry runs op until it succeeds, fails for good, or ledgerTries ran.
-func (b *RatingBiller) retry(ctx context.Context, op func() error) error {
-	var err error
-	for i := 1; ; i++ {
-		if err = op(); err == nil || !errors.Is(err, ledger.ErrOverload) || i == ledgerTries {
-			return err
-		}
-		t := b.wall.NewTimer(time.Duration(i) * ledgerPause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C():
-		}
-	}
+	return &RatingBiller{q: q, m: m, a: a, clk: clk}
 }
 
 // openingID names one opening of a visit: the visit id and a random
@@ -187,7 +166,7 @@ func (b *RatingBiller) Open(ctx context.Context, v Visit, now time.Time) (Bill, 
 		Key: "reserve:visit:" + bill.session, AccountID: v.ResidentID, SessionID: bill.session, Want: q.Reserve, Min: min,
 	}
 	var r ledger.Reservation
-	err = b.retry(ctx, func() (err error) {
+	err = ledger.Retry(ctx, func(ctx context.Context) (err error) {
 		r, err = b.a.Reserve(ctx, rreq)
 		return err
 	})
@@ -254,7 +233,7 @@ func (r *ratingBill) KeepAlive(ctx context.Context) error {
 	if r.free || metered {
 		return nil
 	}
-	err := r.b.retry(ctx, func() error {
+	err := ledger.Retry(ctx, func(ctx context.Context) error {
 		return r.b.a.Checkpoint(ctx, r.reservation, seconds, r.price.Charge(seconds))
 	})
 	if errors.Is(err, ledger.ErrReservationClosed) {
@@ -361,9 +340,9 @@ func (r *ratingBill) Close(ctx context.Context, c CDR) (Charge, error) {
 	ch := Charge{Seconds: seconds, Amount: amount, Free: r.free}
 	if r.free {
 		lc.BilledSeconds = seconds
-		return ch, r.b.retry(ctx, func() error { return r.b.a.RecordCDR(ctx, lc) })
+		return ch, ledger.Retry(ctx, func(ctx context.Context) error { return r.b.a.RecordCDR(ctx, lc) })
 	}
-	err := r.b.retry(ctx, func() error {
+	err := ledger.Retry(ctx, func(ctx context.Context) error {
 		_, err := r.b.a.Commit(ctx, ledger.CommitRequest{ReservationID: r.reservation, Amount: amount, UsedSeconds: seconds, CDR: &lc})
 		return err
 	})

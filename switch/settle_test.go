@@ -73,10 +73,10 @@ func (l *flakyLedger) RecordCDR(ctx context.Context, c ledger.CDR) error {
 // SettleStale (which charges only the last checkpoint and writes a bare
 // "settled" CDR). A final refusal (ErrInvalid) is not retried, and a
 // ledger that stays overloaded is given up on after
-// 1+len(settleBackoff) attempts, so Close never waits long for it.
+// ledger.RetryAttempts attempts, so Close never waits long for it.
 func TestSettleRetriesTemporaryLedgerFailures(t *testing.T) {
 	errDisk := errors.New("disk I/O error")
-	tries := 1 + len(settleBackoff)
+	tries := ledger.RetryAttempts
 	for _, tc := range []struct {
 		name     string
 		answered bool
