@@ -122,27 +122,28 @@ const (
 type billing struct {
 	metered atomic.Pointer[rating.Metered] // set at answer
 
-	// mu guards stopped: when billing stopped, zero while it runs.
+	// mu guards stopped (when billing stopped, zero while it runs) and
+	// usage (what was used up to then).
 	mu      sync.Mutex
 	stopped time.Time
+	usage   rating.Usage
 }
 
 // stop ends metering at now unless it ended already, and returns the
-// moment it did; zero if the call was never metered. The Metered's own
-// Stop keeps the usage of the first stop (first call wins), so a later
-// Stop returns what was used up to that moment.
-func (b *billing) stop(now time.Time) time.Time {
+// moment it did and the usage up to it; zero values if the call was
+// never metered.
+func (b *billing) stop(now time.Time) (time.Time, rating.Usage) {
 	m := b.metered.Load()
 	if m == nil {
-		return time.Time{}
+		return time.Time{}, rating.Usage{}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.stopped.IsZero() {
 		b.stopped = now
-		m.Stop() // no I/O: the session's lock and a gauge
+		b.usage = m.Stop() // no I/O: the session's lock and a gauge
 	}
-	return b.stopped
+	return b.stopped, b.usage
 }
 
 // pending is the call's unhandled events: at most one of each kind (a
@@ -687,9 +688,8 @@ func (c *call) end(why cause, outcome string) {
 	now := s.clk.Now()
 	ended := now
 	var usage rating.Usage
-	if at := c.bill.stop(now); !at.IsZero() {
-		ended = at
-		usage = c.bill.metered.Load().Stop() // the first stop's usage
+	if at, u := c.bill.stop(now); !at.IsZero() {
+		ended, usage = at, u
 	}
 	if why == causeNoAck {
 		// The phone never confirmed the answer: the call did not connect,
