@@ -17,7 +17,6 @@ import (
 	"ipcs/metrics"
 	"ipcs/rating"
 	"ipcs/signaling"
-	"ipcs/signaling/signalingtest"
 )
 
 // keepAliveEvery is the RatingBiller's keep-alive period for the ledger's
@@ -98,18 +97,8 @@ func TestHoldKeptAliveUnmetered(t *testing.T) {
 	if err := h.hub.End(v.ID, ""); err != nil {
 		t.Fatalf("visit not live after 400 s connected: %v", err)
 	}
-	for _, p := range []*signalingtest.Peer{visitor, resident} {
-		if e := waitEvent(t, ctx, p, signaling.TypeEnded); e.Reason != signaling.ReasonOfficer {
-			t.Errorf("ended %+v, want officer (not exhausted)", e)
-		}
-	}
-	var cdrs []ledger.CDR
-	waitFor(t, ctx, "the CDR", func() bool {
-		var err error
-		cdrs, _, err = led.CDRs(ctx, ledger.CDRQuery{AccountID: "res1"}, 0)
-		return err == nil && len(cdrs) == 1
-	})
-	c := cdrs[0]
+	endedWith(t, ctx, signaling.ReasonOfficer, "officer (not exhausted)", visitor, resident)
+	c := theCDR(t, ctx, led)
 	if c.Cause != signaling.ReasonOfficer || c.BilledSeconds != 400 || c.Amount < 1_066_666 || c.Amount > 1_066_667 ||
 		signaling.SessionOf(c.SessionID) != v.ID {
 		t.Errorf("CDR %+v, want the visit's own: 400 s at $0.16/min", c)
@@ -183,11 +172,7 @@ func TestVisitReopenedAfterRestart(t *testing.T) {
 	if err := h.hub.EndAndWait(ctx, v.ID, ""); err != nil {
 		t.Fatalf("EndAndWait after 400 s: %v", err)
 	}
-	for _, p := range []*signalingtest.Peer{visitor, resident} {
-		if e := waitEvent(t, ctx, p, signaling.TypeEnded); e.Reason != signaling.ReasonOfficer {
-			t.Errorf("ended %+v, want officer (not exhausted)", e)
-		}
-	}
+	endedWith(t, ctx, signaling.ReasonOfficer, "officer (not exhausted)", visitor, resident)
 	cdrs, _, err = led.CDRs(ctx, ledger.CDRQuery{AccountID: "res1"}, 0)
 	if err != nil || len(cdrs) != 2 {
 		t.Fatalf("CDRs %+v, %v; want node 1's and node 2's", cdrs, err)

@@ -158,17 +158,8 @@ func TestRatingBillerRealStack(t *testing.T) {
 		}
 	}
 	clk.Advance(115 * time.Second) // to 375 s
-	for _, p := range []*signalingtest.Peer{visitor, resident} {
-		if e := waitEvent(t, ctx, p, signaling.TypeEnded); e.Reason != signaling.ReasonExhausted {
-			t.Errorf("ended %+v, want exhausted", e)
-		}
-	}
-	var cdrs []ledger.CDR
-	waitFor(t, ctx, "the CDR", func() bool {
-		cdrs, _, err = led.CDRs(ctx, ledger.CDRQuery{AccountID: "res1"}, 0)
-		return err == nil && len(cdrs) == 1
-	})
-	c := cdrs[0]
+	endedWith(t, ctx, signaling.ReasonExhausted, "exhausted", visitor, resident)
+	c := theCDR(t, ctx, led)
 	if c.BilledSeconds != 375 || c.Amount != money.Amount(1_000_000) || c.TariffID != "video" || c.TariffVersion != 3 ||
 		c.Cause != signaling.ReasonExhausted || c.Service != "video" || c.RecordingPath != "" {
 		t.Errorf("CDR %+v", c)
@@ -218,21 +209,37 @@ func TestTopUpExtendsVisit(t *testing.T) {
 	if err := h.hub.End(v.ID, ""); err != nil {
 		t.Fatalf("visit no longer live at 400 s after the top-up: %v", err)
 	}
-	for _, p := range []*signalingtest.Peer{visitor, resident} {
-		if e := waitEvent(t, ctx, p, signaling.TypeEnded); e.Reason != signaling.ReasonOfficer {
-			t.Errorf("ended %+v, want officer (not exhausted)", e)
-		}
-	}
-	var cdrs []ledger.CDR
-	waitFor(t, ctx, "the CDR", func() bool {
-		cdrs, _, err = led.CDRs(ctx, ledger.CDRQuery{AccountID: "res1"}, 0)
-		return err == nil && len(cdrs) == 1
-	})
-	if c := cdrs[0]; c.BilledSeconds != 400 || c.Amount != money.Amount(1_066_667) && c.Amount != money.Amount(1_066_666) {
+	endedWith(t, ctx, signaling.ReasonOfficer, "officer (not exhausted)", visitor, resident)
+	c := theCDR(t, ctx, led)
+	if c.BilledSeconds != 400 || c.Amount != money.Amount(1_066_667) && c.Amount != money.Amount(1_066_666) {
 		t.Errorf("CDR %+v, want 400 s at $0.16/min", c)
 	}
 	b, err = led.Balance(ctx, "res1")
-	if err != nil || b.Held != 0 || b.Available != 6_000_000-cdrs[0].Amount {
+	if err != nil || b.Held != 0 || b.Available != 6_000_000-c.Amount {
 		t.Errorf("balance %+v, %v; want $6.00 less the charge, nothing held", b, err)
 	}
+}
+
+// endedWith waits for every peer's ended event and checks its reason
+// (want describes it in the failure).
+func endedWith(t *testing.T, ctx context.Context, reason, want string, peers ...*signalingtest.Peer) {
+	t.Helper()
+	for _, p := range peers {
+		if e := waitEvent(t, ctx, p, signaling.TypeEnded); e.Reason != reason {
+			t.Errorf("ended %+v, want %s", e, want)
+		}
+	}
+}
+
+// theCDR waits until the ledger holds exactly one CDR for res1 and
+// returns it.
+func theCDR(t *testing.T, ctx context.Context, led *ledger.Ledger) ledger.CDR {
+	t.Helper()
+	var cdrs []ledger.CDR
+	waitFor(t, ctx, "the CDR", func() bool {
+		var err error
+		cdrs, _, err = led.CDRs(ctx, ledger.CDRQuery{AccountID: "res1"}, 0)
+		return err == nil && len(cdrs) == 1
+	})
+	return cdrs[0]
 }
