@@ -76,8 +76,8 @@ func pair(l *ledger.Ledger, n int64) (time.Duration, error) {
 }
 
 // BenchmarkReserveCommit measures durable reserve+commit pairs per second
-// from many goroutines (32 per CPU), which is what fills SQLite's group
-// commits and PostgreSQL's pool.
+// from many goroutines (32 per CPU, or IPCS_LEDGER_PAR per CPU), which is
+// what fills SQLite's group commits and PostgreSQL's pool.
 //
 //	go test -run '^$' -bench ReserveCommit -benchtime 20000x ./ledger/
 func BenchmarkReserveCommit(b *testing.B) {
@@ -85,7 +85,11 @@ func BenchmarkReserveCommit(b *testing.B) {
 		b.Run(k.name, func(b *testing.B) {
 			l := benchLedger(b, k.bench)
 			b.ReportAllocs()
-			b.SetParallelism(32)
+			par := 32
+			if v, err := strconv.Atoi(os.Getenv("IPCS_LEDGER_PAR")); err == nil && v > 0 {
+				par = v
+			}
+			b.SetParallelism(par)
 			b.ResetTimer()
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {

@@ -62,7 +62,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"sync"
@@ -126,9 +125,7 @@ func (c Config) withDefaults() Config {
 
 // Store is the SQLite ledger.Store.
 type Store struct {
-	write *sql.DB   // our writer's pool on the shared file: one connection
-	wconn *sql.Conn // that connection, held by the writer for the Store's lifetime
-	read  *sql.DB   // our read-only pool
+	read  *sql.DB // our read-only pool (the writer's connection is its own: rawconn.go)
 	cfg   Config
 	m     *metrics.Ledger
 	rstmt stmtCache
@@ -198,30 +195,18 @@ func Open(ctx context.Context, db *sqldb.DB, cfg Config, m *metrics.Ledger) (*St
 	// (checkpoint.go). Its page cache (16 MiB) holds the pages a batch
 	// touches — the tails of the tables and the leaves of the
 	// per-account indexes — so that it rarely reads one back.
-	w := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)",
-		"wal_autocheckpoint(0)", "cache_size(-16384)"} {
-		w.Add("_pragma", p)
-	}
-	write, err := sql.Open("sqlite", "file:"+db.DSN+"?"+w.Encode())
+	raw, err := openRaw(db.DSN, "PRAGMA busy_timeout = 10000", "PRAGMA foreign_keys = 1",
+		"PRAGMA synchronous = NORMAL", "PRAGMA wal_autocheckpoint = 0", "PRAGMA cache_size = -16384")
 	if err != nil {
 		return nil, fmt.Errorf("ledger/sqlite: open writer: %w", err)
 	}
-	write.SetMaxOpenConns(1)
-	write.SetMaxIdleConns(1)
-	write.SetConnMaxIdleTime(0)
-	wconn, err := write.Conn(ctx)
-	if err != nil {
-		write.Close()
-		return nil, fmt.Errorf("ledger/sqlite: open writer: %w", err)
-	}
+	wc := newWConn(raw)
 	r := url.Values{}
 	r.Add("_pragma", "busy_timeout(10000)")
 	r.Add("_pragma", "query_only(1)")
 	read, err := sql.Open("sqlite", "file:"+db.DSN+"?"+r.Encode())
 	if err != nil {
-		wconn.Close()
-		write.Close()
+		wc.close()
 		return nil, fmt.Errorf("ledger/sqlite: open read pool: %w", err)
 	}
 	// One connection more than read transactions may hold: a transaction
@@ -233,12 +218,11 @@ func Open(ctx context.Context, db *sqldb.DB, cfg Config, m *metrics.Ledger) (*St
 	ckpt, err := newCheckpointer(db.DSN, m)
 	if err != nil {
 		read.Close()
-		wconn.Close()
-		write.Close()
+		wc.close()
 		return nil, err
 	}
 	s := &Store{
-		write: write, wconn: wconn, read: read, cfg: cfg, m: m, ckpt: ckpt,
+		read: read, cfg: cfg, m: m, ckpt: ckpt,
 		rstmt:   stmtCache{db: read},
 		readers: make(chan struct{}, cfg.ReadConns),
 		walPath: db.DSN + "-wal",
@@ -251,7 +235,7 @@ func Open(ctx context.Context, db *sqldb.DB, cfg Config, m *metrics.Ledger) (*St
 	s.reqs.New = func() any { return &request{done: make(chan error, 1)} }
 	writerDone := make(chan struct{})
 	go s.ckpt.run()
-	go s.writer(writerDone)
+	go s.writer(wc, writerDone)
 	go s.syncer(writerDone)
 	return s, nil
 }
@@ -270,7 +254,7 @@ func (s *Store) Close() error {
 	close(s.stop)
 	<-s.done
 	s.rstmt.close()
-	return errors.Join(s.wconn.Close(), s.write.Close(), s.read.Close())
+	return s.read.Close()
 }
 
 // Update queues fn for the writer and waits for its batch to commit.

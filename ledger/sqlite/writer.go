@@ -33,25 +33,12 @@ type batch struct {
 }
 
 // writer runs batches on the writer connection until Close, handing each
-// to the syncer. It owns the connection through sql.Conn.Raw.
-func (s *Store) writer(writerDone chan<- struct{}) {
+// to the syncer, and closes the connection.
+func (s *Store) writer(wc *wconn, writerDone chan<- struct{}) {
 	defer close(writerDone)
 	defer close(s.pending)
-	err := s.wconn.Raw(func(dc any) error {
-		wc, err := newWConn(dc)
-		if err != nil {
-			return err
-		}
-		defer wc.close()
-		s.loop(wc)
-		return nil
-	})
-	if err != nil {
-		// The connection was unusable: answer everything with the error.
-		e := fmt.Errorf("ledger/sqlite: writer: %w", err)
-		s.broken.Store(&e)
-		s.loop(nil)
-	}
+	defer wc.close()
+	s.loop(wc)
 }
 
 // loop keeps one transaction open while the syncer is busy: it runs
@@ -78,9 +65,7 @@ func (s *Store) loop(wc *wconn) {
 		}
 		s.pending <- b
 		b = nil
-		if wc != nil {
-			s.ckpt.finish(wc)
-		}
+		s.ckpt.finish(wc)
 	}
 	defer flush()
 	for {
@@ -181,7 +166,7 @@ func (s *Store) add(wc *wconn, b *batch, r *request, open bool) bool {
 		b.errs[i] = err
 		return open
 	}
-	if e := s.broken.Load(); e != nil || wc == nil {
+	if e := s.broken.Load(); e != nil {
 		b.errs[i] = *e
 		return open
 	}

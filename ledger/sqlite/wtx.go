@@ -2,52 +2,42 @@ package sqlite
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"unsafe"
 
 	"ipcs/ledger"
 )
 
-// wconn is the writer's connection, used below database/sql: the writer
-// goroutine is its only user (it holds it through sql.Conn.Raw for the
-// Store's lifetime), so statements are prepared once, kept in a plain
-// map and run without database/sql's locks, conversions and per-call
-// allocations. Statements run under context.Background: a context that
-// can be canceled makes the driver start a watcher goroutine per
-// statement, and the writer's statements belong to no single caller.
+// wconn is the writer's connection (rawconn.go): the writer goroutine is
+// its only user, so statements are prepared once, kept in a plain map
+// and run without locks, conversions or per-call allocations.
 type wconn struct {
-	conn  driver.ConnPrepareContext
+	rc    *rconn
 	stmts map[string]*wstmt
 	// byText finds a statement by its query's bytes, so that the
 	// ledger's constant queries (hundreds of bytes) are found without
 	// hashing their text; each hit is confirmed by comparing the text,
 	// which is one pointer comparison when it is the same constant.
 	byText map[*byte]*wstmt
-	args   []driver.NamedValue // reused argument buffer
-	vals   []driver.Value      // reused row buffer
-	tx     wtx                 // reused by every operation (fn must not keep its tx)
+	vals   []any // reused row buffer
+	tx     wtx   // reused by every operation (fn must not keep its tx)
 }
 
 type wstmt struct {
-	q     string
-	st    driver.Stmt
-	exec  driver.StmtExecContext
-	query driver.StmtQueryContext
+	q  string
+	st *rstmt
 	// write is false for a plain SELECT: running it cannot change the
 	// database, so a failure after it needs no rollback.
 	write bool
+	// open is set while a Query's rows are being read; the statement
+	// cannot run again until they are closed.
+	open bool
 }
 
-func newWConn(dc any) (*wconn, error) {
-	c, ok := dc.(driver.ConnPrepareContext)
-	if !ok {
-		return nil, fmt.Errorf("ledger/sqlite: driver connection %T cannot prepare with a context", dc)
-	}
-	return &wconn{conn: c, stmts: map[string]*wstmt{}, byText: map[*byte]*wstmt{}}, nil
+func newWConn(rc *rconn) *wconn {
+	return &wconn{rc: rc, stmts: map[string]*wstmt{}, byText: map[*byte]*wstmt{}}
 }
 
 // maxByText bounds byText: a query built at run time would add an entry
@@ -63,18 +53,12 @@ func (c *wconn) stmt(q string) (*wstmt, error) {
 		c.remember(p, s)
 		return s, nil
 	}
-	st, err := c.conn.PrepareContext(context.Background(), q)
+	st, err := c.rc.prepare(q)
 	if err != nil {
 		return nil, err
 	}
-	ex, ok1 := st.(driver.StmtExecContext)
-	qu, ok2 := st.(driver.StmtQueryContext)
-	if !ok1 || !ok2 {
-		st.Close()
-		return nil, fmt.Errorf("ledger/sqlite: driver statement %T lacks context methods", st)
-	}
 	head := strings.ToUpper(strings.TrimSpace(q))
-	s := &wstmt{q: q, st: st, exec: ex, query: qu, write: !strings.HasPrefix(head, "SELECT")}
+	s := &wstmt{q: q, st: st, write: !strings.HasPrefix(head, "SELECT")}
 	c.stmts[q] = s
 	c.remember(p, s)
 	return s, nil
@@ -87,40 +71,28 @@ func (c *wconn) remember(p *byte, s *wstmt) {
 	c.byText[p] = s
 }
 
-func (c *wconn) bind(args []any) ([]driver.NamedValue, error) {
-	a := c.args[:0]
-	for i, v := range args {
-		switch v.(type) {
-		case int64, string, nil, []byte:
-		default:
-			cv, err := driver.DefaultParameterConverter.ConvertValue(v)
-			if err != nil {
-				return nil, fmt.Errorf("ledger/sqlite: argument %d: %w", i+1, err)
-			}
-			v = cv
-		}
-		a = append(a, driver.NamedValue{Ordinal: i + 1, Value: v})
-	}
-	c.args = a
-	return a, nil
-}
-
-// exec runs a statement that returns no rows, and the rows it changed.
-func (c *wconn) exec(q string, args ...any) (int64, error) {
+// prepared returns q's statement with args bound.
+func (c *wconn) prepared(q string, args []any) (*wstmt, error) {
 	s, err := c.stmt(q)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	a, err := c.bind(args)
+	if s.open {
+		return nil, fmt.Errorf("ledger/sqlite: %q run again before its rows were closed", q)
+	}
+	if err := s.st.bind(args); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// exec runs a statement to completion, and returns the rows it changed.
+func (c *wconn) exec(q string, args ...any) (int64, error) {
+	s, err := c.prepared(q, args)
 	if err != nil {
 		return 0, err
 	}
-	res, err := s.exec.ExecContext(context.Background(), a)
-	clear(c.args)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return s.st.run()
 }
 
 // newTx returns the Tx of the next operation. It is the same value for
@@ -131,12 +103,14 @@ func (c *wconn) newTx() *wtx {
 	return &c.tx
 }
 
+// close finalizes the statements and closes the connection.
 func (c *wconn) close() {
 	for q, s := range c.stmts {
-		s.st.Close()
+		s.st.finalize()
 		delete(c.stmts, q)
 	}
 	clear(c.byText)
+	c.rc.close()
 }
 
 // wtx is the ledger.Tx of one operation inside a batch. dirty records
@@ -158,27 +132,33 @@ func (t *wtx) Exec(_ context.Context, q string, args ...any) (int64, error) {
 }
 
 func (t *wtx) QueryRow(_ context.Context, q string, args ...any) ledger.Row {
-	s, err := t.c.stmt(q)
+	s, err := t.c.prepared(q, args)
 	if err != nil {
 		return errRow{err}
 	}
-	a, err := t.c.bind(args)
+	row, err := s.st.step()
 	if err != nil {
-		return errRow{err}
-	}
-	rows, err := s.query.QueryContext(context.Background(), a)
-	clear(t.c.args)
-	if err != nil {
+		s.st.reset()
 		if s.write {
 			t.dirty = true
 		}
 		return errRow{err}
 	}
-	return &wrow{t: t, s: s, rows: rows}
+	if !row {
+		s.st.reset()
+		return errRow{ledger.ErrNoRow}
+	}
+	if s.write {
+		t.dirty = true
+	}
+	vals := t.c.values(s.st.cols)
+	s.st.row(vals)
+	s.st.reset()
+	return valRow(vals)
 }
 
 func (t *wtx) Query(_ context.Context, q string, args ...any) (ledger.Rows, error) {
-	s, err := t.c.stmt(q)
+	s, err := t.c.prepared(q, args)
 	if err != nil {
 		return nil, err
 	}
@@ -186,71 +166,55 @@ func (t *wtx) Query(_ context.Context, q string, args ...any) (ledger.Rows, erro
 		// UPDATE … RETURNING changes every row at the first step.
 		t.dirty = true
 	}
-	a, err := t.c.bind(args)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.query.QueryContext(context.Background(), a)
-	clear(t.c.args)
-	if err != nil {
-		return nil, err
-	}
-	return &wrows{c: t.c, rows: rows}, nil
+	s.open = true
+	return &wrows{s: s}, nil
 }
 
-// wrow is QueryRow's result; Scan reads the first row and resets the
-// statement.
-type wrow struct {
-	t    *wtx
-	s    *wstmt
-	rows driver.Rows
-}
+// valRow is QueryRow's first row, read before the statement was reset;
+// it is good until the writer's next QueryRow.
+type valRow []any
 
-func (r *wrow) Scan(dest ...any) error {
-	defer r.rows.Close()
-	vals := r.t.c.values(len(r.rows.Columns()))
-	err := r.rows.Next(vals)
-	if err == io.EOF {
-		return ledger.ErrNoRow
-	}
-	if r.s.write {
-		r.t.dirty = true
-	}
-	if err != nil {
-		return err
-	}
-	return assign(dest, vals)
-}
+func (r valRow) Scan(dest ...any) error { return assign(dest, r) }
 
 type wrows struct {
-	c    *wconn
-	rows driver.Rows
-	vals []driver.Value
-	err  error
+	s      *wstmt
+	vals   []any
+	err    error
+	done   bool
+	closed bool
 }
 
 func (r *wrows) Next() bool {
-	if r.err != nil {
+	if r.err != nil || r.done {
 		return false
 	}
-	r.vals = make([]driver.Value, len(r.rows.Columns()))
-	err := r.rows.Next(r.vals)
+	row, err := r.s.st.step()
 	if err != nil {
-		if err != io.EOF {
-			r.err = err
-		}
+		r.err = err
+	}
+	if !row {
+		r.done = true
 		return false
 	}
+	r.vals = make([]any, r.s.st.cols)
+	r.s.st.row(r.vals)
 	return true
 }
 
 func (r *wrows) Scan(dest ...any) error { return assign(dest, r.vals) }
 func (r *wrows) Err() error             { return r.err }
-func (r *wrows) Close()                 { r.rows.Close() }
 
-func (c *wconn) values(n int) []driver.Value {
+func (r *wrows) Close() {
+	if !r.closed {
+		r.closed = true
+		r.s.st.reset()
+		r.s.open = false
+	}
+}
+
+func (c *wconn) values(n int) []any {
 	if cap(c.vals) < n {
-		c.vals = make([]driver.Value, n)
+		c.vals = make([]any, n)
 	}
 	v := c.vals[:n]
 	clear(v)
@@ -259,7 +223,7 @@ func (c *wconn) values(n int) []driver.Value {
 
 // assign copies a row's values into the ledger's scan targets: *string,
 // *int64, *int and *bool (what the ledger scans); NULL scans as zero.
-func assign(dest []any, vals []driver.Value) error {
+func assign(dest []any, vals []any) error {
 	if len(dest) != len(vals) {
 		return fmt.Errorf("ledger/sqlite: scan: %d targets for %d columns", len(dest), len(vals))
 	}
