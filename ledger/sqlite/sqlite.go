@@ -7,7 +7,8 @@
 // SQLite has one writer. Store.Update hands each operation to a single
 // writer goroutine through a bounded queue (Config.QueueLen); a full
 // queue is refused at once with ledger.ErrOverload. The writer owns one
-// connection (below database/sql, statements prepared once) and keeps a
+// connection (opened on SQLite's own API, not through the driver;
+// statements prepared once: rawconn.go) and keeps a
 // transaction open: it runs each operation as soon as it arrives and
 // commits the batch (up to Config.MaxBatch operations) when the syncer
 // goroutine is free, after yielding so that the callers the syncer just
