@@ -1,8 +1,11 @@
 package callswitch
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,5 +95,50 @@ func TestDigestURIMustBeTheRequestURI(t *testing.T) {
 	got := rawUDP(t, addr, msg, 3*time.Second)
 	if !strings.HasPrefix(got, "SIP/2.0 401") {
 		t.Errorf("Authorization for another Request-URI: got %q, want 401", got)
+	}
+}
+
+// TestConcurrentGuessesAreCounted: a phone sends a burst of wrong PINs
+// at once. Only PINMaxFailures of them may be tried; the rest must be
+// refused as locked out, or a burst per lockout period would be tried
+// instead of PINMaxFailures. (The lockout is checked before and counted
+// after the PIN's look-up, with no I/O between them; this checks that
+// the gap lets no burst through.)
+func TestConcurrentGuessesAreCounted(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	const max, burst = 3, 40
+	e := newEnv(t, envOpts{cfg: Config{PINMaxFailures: max}})
+	p := e.phone("phone-101", "udp")
+	var (
+		wg            sync.WaitGroup
+		tried, locked atomic.Int32
+		other         = make(chan error, burst)
+	)
+	for i := range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.call(p, fmt.Sprint(9000+i), "+13125550123")
+			var ce *CallError
+			switch {
+			case !errors.As(err, &ce):
+				other <- err
+			case strings.Contains(ce.Reason, "invalid PIN"):
+				tried.Add(1)
+			case strings.Contains(ce.Reason, "locked out"):
+				locked.Add(1)
+			default:
+				other <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(other)
+	for err := range other {
+		t.Errorf("unexpected answer: %v", err)
+	}
+	if tried.Load() > max || tried.Load()+locked.Load() != burst {
+		t.Fatalf("of %d wrong PINs sent at once, %d were tried and %d refused as locked out; want at most %d tried",
+			burst, tried.Load(), locked.Load(), max)
 	}
 }
