@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,54 @@ type authenticator struct {
 	// header formatting run once a second, not once per challenge, and
 	// checking the nonce a phone echoes back is a string compare.
 	cur atomic.Pointer[nonceSecond]
+
+	// used remembers the credentials accepted while their nonce is fresh.
+	used replays
+}
+
+// replays remembers the digest responses the switch accepted, by the
+// minute their nonce was issued, for as long as that nonce is fresh. The
+// digest covers the nonce, nc, cnonce, method and Request-URI, not the
+// Call-ID: the same response again is the same request captured and sent
+// again (or, without qop, a phone repeating a request with a cached
+// nonce). A node remembers what it accepted itself; across nodes sharing
+// the nonce secret, a replay to another node is not caught.
+type replays struct {
+	// mu guards byMinute.
+	mu       sync.Mutex
+	byMinute map[int64]map[[16]byte]struct{}
+}
+
+// seen records response (accepted for a nonce issued at unix second sec)
+// and reports whether it had been recorded. Minutes whose nonces are no
+// longer fresh at now (lifetime, and the minute of skew fresh allows) are
+// dropped.
+func (r *replays) seen(sec int64, response string, now time.Time, lifetime time.Duration) bool {
+	var key [16]byte
+	sum := sha256.Sum256([]byte(strings.ToLower(response)))
+	copy(key[:], sum[:])
+	minute := sec / 60
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.byMinute[minute]
+	if m == nil {
+		if r.byMinute == nil {
+			r.byMinute = make(map[int64]map[[16]byte]struct{})
+		}
+		oldest := now.Add(-lifetime-2*time.Minute).Unix() / 60
+		for k := range r.byMinute {
+			if k < oldest {
+				delete(r.byMinute, k)
+			}
+		}
+		m = make(map[[16]byte]struct{})
+		r.byMinute[minute] = m
+	}
+	if _, ok := m[key]; ok {
+		return true
+	}
+	m[key] = struct{}{}
+	return false
 }
 
 // nonceSecond is one second's nonce, its WWW-Authenticate values (one
@@ -151,34 +200,36 @@ func (a *authenticator) makeNonce(sec int64) string {
 	return hex.EncodeToString(ts[:]) + "." + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// checkNonce reports whether n is one of ours, and whether it is still fresh.
-func (a *authenticator) checkNonce(n string, now time.Time) (ours, fresh bool) {
+// checkNonce reports whether n is one of ours, the unix second it was
+// issued, and whether it is still fresh.
+func (a *authenticator) checkNonce(n string, now time.Time) (ours bool, sec int64, fresh bool) {
 	if ns := a.cur.Load(); ns != nil && n != "" {
 		switch n {
 		case ns.nonce:
-			return true, a.fresh(ns.sec, now)
+			return true, ns.sec, a.fresh(ns.sec, now)
 		case ns.prevOnce:
-			return true, a.fresh(ns.prevSec, now)
+			return true, ns.prevSec, a.fresh(ns.prevSec, now)
 		}
 	}
 	tsHex, macHex, ok := strings.Cut(n, ".")
 	if !ok || len(tsHex) != 16 || len(macHex) != 32 {
-		return false, false
+		return false, 0, false
 	}
 	var ts [8]byte
 	if _, err := hex.Decode(ts[:], []byte(tsHex)); err != nil {
-		return false, false
+		return false, 0, false
 	}
 	var got [16]byte
 	if _, err := hex.Decode(got[:], []byte(macHex)); err != nil {
-		return false, false
+		return false, 0, false
 	}
 	m := hmac.New(sha256.New, a.secret[:])
 	m.Write(ts[:])
 	if !hmac.Equal(got[:], m.Sum(nil)[:16]) {
-		return false, false
+		return false, 0, false
 	}
-	return true, a.fresh(int64(binary.BigEndian.Uint64(ts[:])), now)
+	sec = int64(binary.BigEndian.Uint64(ts[:]))
+	return true, sec, a.fresh(sec, now)
 }
 
 // fresh reports whether a nonce issued at unix second sec is still valid
@@ -239,7 +290,7 @@ func (a *authenticator) authenticate(req *sip.Request, dir *Directory, now time.
 	if !offered || cred.Realm != a.realm || cred.Userhash {
 		return identity{}, a.challenge(now, ErrBadCredentials, false, cred.Username, "algorithm or realm")
 	}
-	ours, fresh := a.checkNonce(cred.Nonce, now)
+	ours, issued, fresh := a.checkNonce(cred.Nonce, now)
 	if !ours {
 		return identity{}, a.challenge(now, ErrBadCredentials, false, cred.Username, "unknown nonce")
 	}
@@ -276,6 +327,12 @@ func (a *authenticator) authenticate(req *sip.Request, dir *Directory, now time.
 		// Right password, old nonce: RFC 2617 §3.2.1 stale=true, so the
 		// phone retries at once without asking anyone for a password.
 		return identity{}, a.challenge(now, ErrUnauthenticated, true, cred.Username, "stale nonce")
+	}
+	if a.used.seen(issued, cred.Response, now, a.lifetime) {
+		// Counted as a rejected authentication; stale=true lets a phone
+		// that repeated a request without qop retry with the new nonce
+		// without asking anyone for a password.
+		return identity{}, a.challenge(now, ErrBadCredentials, true, cred.Username, "credentials replayed")
 	}
 	return identity{phoneID: p.id, facility: p.facility}, nil
 }

@@ -142,3 +142,36 @@ func TestConcurrentGuessesAreCounted(t *testing.T) {
 			burst, tried.Load(), locked.Load(), max)
 	}
 }
+
+// TestReplayedCredentialsAreChallenged: an INVITE's Authorization header,
+// captured and sent again in a new INVITE (new Call-ID and branch, which
+// the digest does not cover) within the nonce's lifetime, placed the same
+// call again as that phone, billed to the same resident. The switch now
+// remembers the responses it accepted while their nonce is fresh and
+// answers a repeat 401 with stale=true (a phone that repeats a request
+// without qop retries with the new nonce, silently).
+func TestReplayedCredentialsAreChallenged(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	addr := e.sw.Addr()
+	nonce := e.sw.auth.nonce(e.clk.Now())
+	ruri := "sip:1001*1@" + addr // an invalid destination: 404, nothing billed
+	for _, qop := range []string{"auth", ""} {
+		ch := &digest.Challenge{Realm: "ipcs", Nonce: nonce, Algorithm: "MD5"}
+		if qop != "" {
+			ch.QOP = []string{qop}
+		}
+		cred, err := digest.Digest(ch, digest.Options{Method: "INVITE", URI: ruri, Username: "phone-101", Password: "demo", Cnonce: "c" + qop, Count: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		send := func(callID string) string {
+			return rawUDP(t, addr, sipMsg("INVITE", ruri, callID, "Contact: <sip:phone-101@127.0.0.1:5999>", "Authorization: "+cred.String()), 3*time.Second)
+		}
+		if got := send("first" + qop); !strings.HasPrefix(got, "SIP/2.0 404") {
+			t.Fatalf("qop %q: first use of the credentials: %q, want 404 (admitted, invalid destination)", qop, got)
+		}
+		if got := send("again" + qop); !strings.HasPrefix(got, "SIP/2.0 401") {
+			t.Errorf("qop %q: the same credentials in a new INVITE: %q, want 401", qop, got)
+		}
+	}
+}
