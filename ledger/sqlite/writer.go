@@ -11,6 +11,9 @@ import (
 	"ipcs/ledger"
 )
 
+// syncFile is syncData; tests replace it to fail an fsync.
+var syncFile = syncData
+
 // maxPending bounds the committed batches waiting for an fsync; beyond
 // it the writer waits, which backs the queue up to Update's ErrOverload.
 const maxPending = 64
@@ -312,6 +315,13 @@ func (s *Store) syncer(writerDone <-chan struct{}) {
 				s.broken.CompareAndSwap(nil, &err)
 			}
 		}
+		if e := s.broken.Load(); e != nil && err == nil {
+			// Fail-stop: a batch committed before an fsync failed is not
+			// durable for the fsync after it (the kernel may have dropped
+			// the failed pages, and WAL recovery stops at the first bad
+			// frame), nor is anything resting on it.
+			err = *e
+		}
 		for _, b := range group {
 			for i, r := range b.reqs {
 				e := b.errs[i]
@@ -349,5 +359,5 @@ func (s *Store) syncWAL(wal **os.File) error {
 		}
 		*wal = f
 	}
-	return syncData(*wal)
+	return syncFile(*wal)
 }
