@@ -1,10 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 )
 
 // Error is an answer for the client: an HTTP status, a stable machine code
@@ -72,25 +76,98 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // MaxBody is the largest JSON body the API reads.
 const MaxBody = 64 << 10
 
-// DecodeJSON reads r's body into v strictly: one JSON object, no unknown
-// fields, at most MaxBody bytes. Its errors are *Error values.
+// DecodeJSON reads r's body into v strictly: one JSON value and nothing
+// after it, no unknown fields, no object naming a field twice (in any
+// letter case: encoding/json matches names case-insensitively and keeps
+// the last, so {"account_id":"r1","Account_ID":"r2"} would pay r2), at
+// most MaxBody bytes. Its errors are *Error values.
 func DecodeJSON(r *http.Request, v any) error {
-	body := http.MaxBytesReader(nil, r.Body, MaxBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBody))
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return ErrTooLarge
 		}
+		return ErrBadJSON
+	}
+	if err := uniqueNames(raw); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) && ute.Field != "" {
 			return Errorf(http.StatusBadRequest, "invalid_json", "field "+ute.Field+" has the wrong type")
 		}
 		return ErrBadJSON
 	}
-	if dec.More() {
-		return ErrBadJSON
+	if _, err := dec.Token(); err != io.EOF {
+		return Errorf(http.StatusBadRequest, "invalid_json", "data after the JSON value")
 	}
 	return nil
+}
+
+// uniqueNames refuses a JSON text whose first value has an object, at any
+// depth, that names a field twice, compared without letter case. What
+// follows the first value is DecodeJSON's to refuse.
+func uniqueNames(raw []byte) error {
+	type frame struct {
+		object  bool
+		wantKey bool
+		names   map[string]struct{}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var stack []frame
+	// valueDone marks the enclosing object's value as read.
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].wantKey = true
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return ErrBadJSON
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, frame{object: true, wantKey: true})
+			case '[':
+				stack = append(stack, frame{})
+			default: // '}' or ']'
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+			if len(stack) == 0 {
+				return nil
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+				f := &stack[n-1]
+				name := strings.ToLower(t)
+				if _, dup := f.names[name]; dup {
+					return Errorf(http.StatusBadRequest, "invalid_json", "field "+strconv.Quote(t)+" is named twice")
+				}
+				if f.names == nil {
+					f.names = make(map[string]struct{})
+				}
+				f.names[name] = struct{}{}
+				f.wantKey = false
+				continue
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+		if len(stack) == 0 {
+			return nil // a scalar at the top
+		}
+	}
 }

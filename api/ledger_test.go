@@ -17,6 +17,7 @@ import (
 	"ipcs/internal/testutil"
 	"ipcs/internal/token"
 	"ipcs/ledger"
+	"ipcs/ledger/postgres"
 	"ipcs/ledger/sqlite"
 	"ipcs/metrics"
 )
@@ -41,6 +42,32 @@ func newLedgerEnv(tb testing.TB) *ledgerEnv {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
+	return ledgerEnvOn(tb, st)
+}
+
+// newPGLedgerEnv is newLedgerEnv on a schema of its own on the test
+// PostgreSQL.
+func newPGLedgerEnv(tb testing.TB) *ledgerEnv {
+	tb.Helper()
+	st, err := postgres.Open(context.Background(), testutil.PostgresSchemaDSN(tb, "api_ledger_"), postgres.Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return ledgerEnvOn(tb, st)
+}
+
+// bothLedgers runs fn on a SQLite and on a PostgreSQL ledger.
+func bothLedgers(t *testing.T, fn func(t *testing.T, e *ledgerEnv)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, newLedgerEnv(t)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, newPGLedgerEnv(t)) })
+}
+
+// ledgerEnvOn serves the ledger API of a Ledger on st, with accounts r1
+// and r2 in facility f1, on a fake clock.
+func ledgerEnvOn(tb testing.TB, st ledger.Store) *ledgerEnv {
+	tb.Helper()
+	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 11, 18, 17, 0, 0, 0, time.UTC))
 	m := metrics.New()
 	l, err := ledger.New(st, ledger.Config{}, clk, m.Ledger)

@@ -45,7 +45,7 @@ func (l *Ledger) OpenAccount(ctx context.Context, a Account) error {
 	if a.Status != StatusActive && a.Status != StatusReleased {
 		return fmt.Errorf("%w: status %q", ErrInvalid, a.Status)
 	}
-	now := l.clk.Now()
+	now := l.now()
 	return l.update(ctx, kindAccount, nil, func(ctx context.Context, tx Tx) error {
 		_, err := tx.Exec(ctx, qOpenAccount, a.ID, a.Facility, string(a.Status), dateString(a.ReleaseDate), micros(now))
 		if err != nil {

@@ -16,7 +16,12 @@ package ledger
 //
 // All sub-statements of a WITH see one snapshot and run to completion;
 // each insert selects FROM the conditional UPDATE's RETURNING, so it
-// writes only when that UPDATE moved money.
+// writes only when that UPDATE moved money, and FROM the account's
+// UPDATE, so that it draws its journal ids and CDR seq only once it holds
+// the account's row lock: one account's rows then commit in id order,
+// which paging a statement or CDR list by id (After) relies on. A
+// statement that fails on a constraint did nothing, like one that
+// returns no row (ledger/postgres: classifyOneShot).
 const (
 	// pgReserve: $1 key, $2 account, $3 want, $4 min, $5 reservation id,
 	// $6 session, $7 node, $8 ttl µs, $9 expires µs, $10 now µs, $11 hash.
@@ -57,15 +62,16 @@ SELECT last_move FROM h`
 ), a AS (
 	UPDATE ledger_accounts SET available = ledger_accounts.available + (c.held - $2::bigint), held = ledger_accounts.held - c.held
 	FROM c WHERE ledger_accounts.id = c.account_id
+	RETURNING ledger_accounts.id
 ), j AS (
 	INSERT INTO ledger_journal (op_key, kind, account_id, reservation_id, src, dst, amount, party, memo, at_us)
 	SELECT 'commit:' || $1::text, 'commit', c.account_id, $1::text, 'hold', v.dst, v.amount, '', '', $4::bigint
-	FROM c CROSS JOIN LATERAL (VALUES (1, 'revenue', $2::bigint), (2, 'debit', c.held - $2::bigint)) AS v(n, dst, amount)
+	FROM c CROSS JOIN a CROSS JOIN LATERAL (VALUES (1, 'revenue', $2::bigint), (2, 'debit', c.held - $2::bigint)) AS v(n, dst, amount)
 	WHERE v.amount > 0 ORDER BY v.n
 ), d AS (
 	INSERT INTO ledger_cdrs (session_id, reservation_id, service, facility, account_id, destination, class, started_us, answered_us, ended_us, billed_seconds, amount, tariff_id, tariff_version, rate, increment_first, increment_next, cause, recording_path, privileged, recorded_us)
 	SELECT $5::text, $1::text, $6::text, $7::text, c.account_id, $8::text, $9::text, $10::bigint, $11::bigint, $12::bigint, $13::bigint, $2::bigint, $14::text, $15::bigint, $16::bigint, $17::bigint, $18::bigint, $19::text, $20::text, $21::bigint, $4::bigint
-	FROM c WHERE $5::text <> ''
+	FROM c CROSS JOIN a WHERE $5::text <> ''
 	ON CONFLICT (session_id) DO NOTHING
 )
 SELECT account_id, held FROM c`

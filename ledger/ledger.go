@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 	_ "time/tzdata" // facility zones must resolve on any host
+	"unicode/utf8"
 
 	"ipcs/internal/clock"
 	"ipcs/metrics"
@@ -90,6 +91,22 @@ func New(store Store, cfg Config, clk clock.Clock, m *metrics.Ledger, opts ...Op
 // Config returns the effective configuration (defaults filled in).
 func (l *Ledger) Config() Config { return l.cfg }
 
+// now is the clock's time at the microsecond, what the stores keep: a
+// first answer and its replay (read back from the store) name the same
+// instant.
+func (l *Ledger) now() time.Time { return fromMicros(micros(l.clk.Now())) }
+
+// receiptID names a money movement: kind, '-', 32 random hex digits. A
+// receipt goes to the person who asked (a family member's deposit), so it
+// must tell nothing of other operations, as a counter would.
+func receiptID(kind byte) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return string(kind) + "-" + hex.EncodeToString(b[:])
+}
+
+// newID names a reservation: kind, the process's prefix and a counter,
+// so that one node's ids sort in the order they were made.
 func (l *Ledger) newID(kind byte) string {
 	n := l.seq.Add(1)
 	b := make([]byte, 0, 32)
@@ -286,6 +303,23 @@ func (h reqHash) i64(v int64) reqHash {
 	return h
 }
 
-func validKey(k string) bool { return k != "" && len(k) <= 256 }
+func validKey(k string) bool { return k != "" && validText(k, 256) }
 
-func validID(s string) bool { return s != "" && len(s) <= 128 }
+func validID(s string) bool { return s != "" && validText(s, 128) }
+
+// validText reports whether s (from outside: ids, keys, memos, reasons)
+// has at most max bytes of UTF-8 without control characters. A NUL is
+// refused by PostgreSQL's text type (which SQLite would store), and
+// neither belongs in an audit trail; valid UTF-8 also keeps reqHash's
+// 0xff separator out of the strings it separates.
+func validText(s string, max int) bool {
+	if len(s) > max {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
+}

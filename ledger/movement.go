@@ -22,7 +22,7 @@ FROM ledger_accounts a LEFT JOIN ledger_facilities f ON f.id = a.facility WHERE 
 // or runs fn and records its result under key.
 func (l *Ledger) movement(ctx context.Context, kind, key string, h reqHash, account string,
 	fn func(ctx context.Context, tx Tx, now time.Time, id string) (money.Amount, error)) (Receipt, error) {
-	now := l.clk.Now()
+	now := l.now()
 	var rc Receipt
 	err := l.update(ctx, kind, &rc.Replayed, func(ctx context.Context, tx Tx) error {
 		rec, found, err := lookupOp(ctx, tx, key, kind, h)
@@ -33,7 +33,7 @@ func (l *Ledger) movement(ctx context.Context, kind, key string, h reqHash, acco
 			rc = Receipt{ID: rec.ref, AccountID: account, Amount: rec.amount, At: rec.at, Replayed: true}
 			return nil
 		}
-		id := l.newID(kind[0])
+		id := receiptID(kind[0])
 		amt, err := fn(ctx, tx, now, id)
 		if err != nil {
 			return err
@@ -128,7 +128,7 @@ func (l *Ledger) Deposit(ctx context.Context, req DepositRequest) (Receipt, erro
 // account into the debit account, once per key. Deposit limits do not
 // apply: it is the resident's own money.
 func (l *Ledger) TransferFromTrust(ctx context.Context, req TransferRequest) (Receipt, error) {
-	if !validKey(req.Key) || !validID(req.AccountID) || !validAmount(req.Amount) || len(req.Memo) > 512 {
+	if !validKey(req.Key) || !validID(req.AccountID) || !validAmount(req.Amount) || !validText(req.Memo, 512) || !validText(req.StaffID, 128) {
 		return Receipt{}, fmt.Errorf("%w: transfer", ErrInvalid)
 	}
 	h := newHash(kindTransfer).str(req.AccountID).str(req.StaffID).str(req.Memo).i64(int64(req.Amount))
@@ -146,7 +146,7 @@ func (l *Ledger) TransferFromTrust(ctx context.Context, req TransferRequest) (Re
 // accounts may be credited: the credit is part of their release refund.
 func (l *Ledger) Credit(ctx context.Context, req CreditRequest) (Receipt, error) {
 	if !validKey(req.Key) || !validID(req.AccountID) || !validAmount(req.Amount) ||
-		req.Reason == "" || len(req.Reason) > 512 || len(req.Ref) > 128 {
+		req.Reason == "" || !validText(req.Reason, 512) || !validText(req.Ref, 128) || !validText(req.StaffID, 128) {
 		return Receipt{}, fmt.Errorf("%w: credit", ErrInvalid)
 	}
 	h := newHash(kindCredit).str(req.AccountID).str(req.Reason).str(req.Ref).str(req.StaffID).i64(int64(req.Amount))
@@ -190,7 +190,7 @@ func addAvailable(ctx context.Context, tx Tx, account string, amt money.Amount, 
 // media) once per key, with one conditional statement that never takes
 // the balance below zero.
 func (l *Ledger) Charge(ctx context.Context, req ChargeRequest) (Receipt, error) {
-	if !validKey(req.Key) || !validID(req.AccountID) || !validAmount(req.Amount) || len(req.Service) > 64 || len(req.Ref) > 128 {
+	if !validKey(req.Key) || !validID(req.AccountID) || !validAmount(req.Amount) || !validText(req.Service, 64) || !validText(req.Ref, 128) {
 		return Receipt{}, fmt.Errorf("%w: charge", ErrInvalid)
 	}
 	h := newHash(kindCharge).str(req.AccountID).str(req.Service).str(req.Ref).i64(int64(req.Amount))
@@ -212,7 +212,7 @@ func (l *Ledger) Charge(ctx context.Context, req ChargeRequest) (Receipt, error)
 // months after the release date, by the facility's calendar (DESIGN.md).
 // An empty balance is ErrInsufficientFunds.
 func (l *Ledger) ReleaseRefund(ctx context.Context, req RefundRequest) (Receipt, error) {
-	if !validKey(req.Key) || !validID(req.AccountID) || len(req.StaffID) > 128 {
+	if !validKey(req.Key) || !validID(req.AccountID) || !validText(req.StaffID, 128) {
 		return Receipt{}, fmt.Errorf("%w: refund", ErrInvalid)
 	}
 	h := newHash(kindRefund).str(req.AccountID).str(req.StaffID)

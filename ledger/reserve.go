@@ -24,6 +24,7 @@ VALUES (?, ?, ?, ?, 'open', ?, 0, 0, 0, 0, ?, ?, ?, 0)`
 	qAddHeld      = `UPDATE ledger_reservations SET held = held + ? WHERE id = ?`
 	qCheckpoint   = `UPDATE ledger_reservations SET used_seconds = ?, used_amount = ?, expires_us = ? + ttl_us WHERE id = ? AND status = 'open'`
 	qUnhold       = `UPDATE ledger_accounts SET available = available + ?, held = held - ? WHERE id = ?`
+	qLockAccount  = `UPDATE ledger_accounts SET held = held WHERE id = ?`
 	qInsertCDR    = `INSERT INTO ledger_cdrs (session_id, reservation_id, service, facility, account_id, destination, class, started_us, answered_us, ended_us, billed_seconds, amount, tariff_id, tariff_version, rate, increment_first, increment_next, cause, recording_path, privileged, recorded_us)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING`
 )
@@ -41,7 +42,7 @@ func (l *Ledger) Reserve(ctx context.Context, req ReserveRequest) (Reservation, 
 	if min <= 0 {
 		min = money.Micro
 	}
-	now := l.clk.Now()
+	now := l.now()
 	expires := req.Expires
 	if expires.IsZero() {
 		expires = now.Add(l.cfg.HoldTTL)
@@ -162,7 +163,7 @@ func (l *Ledger) Extend(ctx context.Context, reservationID string, want money.Am
 	if !validID(reservationID) || want <= 0 || want > MaxAmount {
 		return 0, fmt.Errorf("%w: extend", ErrInvalid)
 	}
-	now := l.clk.Now()
+	now := l.now()
 	var granted money.Amount
 	err := l.update(ctx, kindExtend, nil, func(ctx context.Context, tx Tx) error {
 		granted = 0
@@ -207,7 +208,7 @@ func (l *Ledger) Checkpoint(ctx context.Context, reservationID string, usedSecon
 	if !validID(reservationID) || usedSeconds < 0 || used < 0 || used > MaxAmount {
 		return fmt.Errorf("%w: checkpoint", ErrInvalid)
 	}
-	now := l.clk.Now()
+	now := l.now()
 	return l.update(ctx, kindCheckpt, nil, func(ctx context.Context, tx Tx) error {
 		n, err := tx.Exec(ctx, qCheckpoint, usedSeconds, int64(used), micros(now), reservationID)
 		if err != nil {
@@ -248,7 +249,7 @@ func (l *Ledger) Commit(ctx context.Context, req CommitRequest) (CommitReceipt, 
 	if req.CDR != nil && !validID(req.CDR.SessionID) {
 		return CommitReceipt{}, fmt.Errorf("%w: CDR without a session id", ErrInvalid)
 	}
-	now := l.clk.Now()
+	now := l.now()
 	var rc CommitReceipt
 	if o, ok := l.store.(OneShot); ok {
 		rc = CommitReceipt{ReservationID: req.ReservationID, Charged: req.Amount}
@@ -381,7 +382,7 @@ func (l *Ledger) Release(ctx context.Context, reservationID string) error {
 	if !validID(reservationID) {
 		return fmt.Errorf("%w: release", ErrInvalid)
 	}
-	now := l.clk.Now()
+	now := l.now()
 	l.holds.forget(reservationID)
 	var replayed bool
 	return l.update(ctx, kindRelease, &replayed, func(ctx context.Context, tx Tx) error {
@@ -417,8 +418,17 @@ func (l *Ledger) RecordCDR(ctx context.Context, c CDR) error {
 	if !validID(c.SessionID) || c.Amount < 0 || c.Amount > MaxAmount {
 		return fmt.Errorf("%w: CDR", ErrInvalid)
 	}
-	now := l.clk.Now()
+	now := l.now()
 	return l.update(ctx, kindCDR, nil, func(ctx context.Context, tx Tx) error {
+		if c.AccountID != "" {
+			// Take the account's row lock first, as every other writer
+			// of the account's rows does, so that its CDRs commit in seq
+			// order (paging by After relies on it; PostgreSQL draws a seq
+			// at insert time, not at commit).
+			if _, err := tx.Exec(ctx, qLockAccount, c.AccountID); err != nil {
+				return fmt.Errorf("ledger: CDR: %w", err)
+			}
+		}
 		return insertCDR(ctx, tx, &c, now)
 	})
 }

@@ -95,7 +95,7 @@ func (l *Ledger) settle(ctx context.Context, list string, arg any, node string) 
 }
 
 func (l *Ledger) settleOne(ctx context.Context, id, node string) (bool, error) {
-	now := l.clk.Now()
+	now := l.now()
 	settled := false
 	err := l.update(ctx, kindSettle, nil, func(ctx context.Context, tx Tx) error {
 		settled = false
@@ -126,7 +126,13 @@ func (l *Ledger) settleOne(ctx context.Context, id, node string) (bool, error) {
 		if session == "" {
 			return nil
 		}
-		return insertCDR(ctx, tx, &CDR{SessionID: session, ReservationID: id, AccountID: account, Ended: now,
+		// The CDR names the account's facility, as the session's own
+		// would, so a facility's CDR list shows what settling charged.
+		var facility string
+		if err := tx.QueryRow(ctx, qAccountFacility, account).Scan(&facility); err != nil {
+			return fmt.Errorf("ledger: settle: facility: %w", err)
+		}
+		return insertCDR(ctx, tx, &CDR{SessionID: session, ReservationID: id, AccountID: account, Facility: facility, Ended: now,
 			BilledSeconds: usedSeconds, Amount: money.Amount(charged), Cause: "settled"}, now)
 	})
 	if settled {
@@ -158,6 +164,8 @@ func (l *Ledger) Run(ctx context.Context) error {
 		}
 	}
 }
+
+const qAccountFacility = `SELECT facility FROM ledger_accounts WHERE id = ?`
 
 const qOpenOfAccount = `SELECT id, session_id, held, expires_us FROM ledger_reservations WHERE status = 'open' AND account_id = ? ORDER BY expires_us LIMIT ?`
 

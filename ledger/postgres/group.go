@@ -67,7 +67,7 @@ func (s *Store) queryAlone(ctx context.Context, q string, args []any, dest []any
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ledger.ErrNoRow
 	}
-	return classify(err)
+	return classifyOneShot(err)
 }
 
 // writer takes the ops queued while it was busy (up to Config.MaxBatch)
@@ -141,7 +141,7 @@ func (s *Store) run(batch []*op) {
 			}
 			return
 		}
-		live[failed].done <- err
+		live[failed].done <- classifyOneShot(err)
 		live = slices.Delete(live, failed, failed+1)
 	}
 }

@@ -210,6 +210,21 @@ func (s *Store) View(ctx context.Context, fn func(context.Context, ledger.Tx) er
 	return fn(ctx, &pgTx{s: s, tx: tx})
 }
 
+// classifyOneShot is classify for a one-statement fast path (QueryOne):
+// a statement that fails on a constraint (class 23) wrote nothing, and
+// the Ledger's Update path, with statements of their own, explains or
+// redoes it. A one-statement commit racing an extension of the same
+// reservation meets the account's CHECK (held ≥ 0) on the row version
+// the statement began with, before PostgreSQL re-reads the row that the
+// extension changed.
+func classifyOneShot(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && strings.HasPrefix(pe.Code, "23") {
+		return fmt.Errorf("%w: %w", ledger.ErrRetry, err)
+	}
+	return classify(err)
+}
+
 // classify turns races PostgreSQL reports into ledger.ErrRetry.
 func classify(err error) error {
 	var pe *pgconn.PgError
