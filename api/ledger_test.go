@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -100,23 +99,12 @@ func (e *ledgerEnv) token(tb testing.TB, role Role, subject, facility string) st
 // do sends a request and returns the status and decoded JSON body.
 func (e *ledgerEnv) do(tb testing.TB, method, path, tok, body string, hdr ...string) (int, map[string]any) {
 	tb.Helper()
-	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
+	status, raw := rawDo(tb, e, method, path, tok, body, hdr...)
 	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := json.Unmarshal([]byte(raw), &out); err != nil {
 		tb.Fatalf("%s %s: body is not JSON: %v", method, path, err)
 	}
-	return resp.StatusCode, out
+	return status, out
 }
 
 func errCode(m map[string]any) string {

@@ -56,6 +56,34 @@ func (p *pgLocks) ledger(t *testing.T, node string, clk clock.Clock) *ledger.Led
 	return l
 }
 
+// reservedAndHeld opens a Ledger (node "a", fake clock) with account r1
+// of facility fac holding $10.00 and a $1.00 reservation for session
+// call-1, and begins a raw transaction that holds r1's row, as another
+// operation on the account in flight does for a moment.
+func (p *pgLocks) reservedAndHeld(t *testing.T) (*ledger.Ledger, ledger.Reservation, pgx.Tx) {
+	t.Helper()
+	l := p.ledger(t, "a", clock.NewFake(t0))
+	if err := l.OpenAccount(ctx, ledger.Account{ID: "r1", Facility: "fac"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.TransferFromTrust(ctx, ledger.TransferRequest{Key: "seed", AccountID: "r1", Amount: 10 * money.Dollar}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := l.Reserve(ctx, ledger.ReserveRequest{Key: "k1", AccountID: "r1", SessionID: "call-1", Want: money.Dollar})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := p.raw.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(ctx) })
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM ledger_accounts WHERE id = 'r1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	return l, r, tx
+}
+
 // waitLocked waits until n of the Ledgers' connections wait for a lock.
 func (p *pgLocks) waitLocked(t *testing.T, n int) {
 	t.Helper()
@@ -83,26 +111,7 @@ func (p *pgLocks) waitLocked(t *testing.T, n int) {
 // in progress when the Commit's statement starts.
 func TestPGCommitRacingExtend(t *testing.T) {
 	p := newPGLocks(t)
-	clk := clock.NewFake(t0)
-	l := p.ledger(t, "a", clk)
-	if err := l.OpenAccount(ctx, ledger.Account{ID: "r1", Facility: "fac"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.TransferFromTrust(ctx, ledger.TransferRequest{Key: "seed", AccountID: "r1", Amount: 10 * money.Dollar}); err != nil {
-		t.Fatal(err)
-	}
-	r, err := l.Reserve(ctx, ledger.ReserveRequest{Key: "k1", AccountID: "r1", SessionID: "call-1", Want: money.Dollar})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := p.raw.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tx.Rollback(ctx) })
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM ledger_accounts WHERE id = 'r1' FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
+	l, r, tx := p.reservedAndHeld(t)
 	type extended struct {
 		g   money.Amount
 		err error
@@ -148,27 +157,7 @@ func TestPGCommitRacingExtend(t *testing.T) {
 // take their seq in turn.
 func TestPGCDRPagingSeesLateCommit(t *testing.T) {
 	p := newPGLocks(t)
-	clk := clock.NewFake(t0)
-	l := p.ledger(t, "a", clk)
-	if err := l.OpenAccount(ctx, ledger.Account{ID: "r1", Facility: "fac"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.TransferFromTrust(ctx, ledger.TransferRequest{Key: "seed", AccountID: "r1", Amount: 10 * money.Dollar}); err != nil {
-		t.Fatal(err)
-	}
-	r, err := l.Reserve(ctx, ledger.ReserveRequest{Key: "k1", AccountID: "r1", SessionID: "call-1", Want: money.Dollar})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Another operation on r1 in flight holds its row for a moment.
-	tx, err := p.raw.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tx.Rollback(ctx) })
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM ledger_accounts WHERE id = 'r1' FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
+	l, r, tx := p.reservedAndHeld(t)
 	committed := make(chan error, 1)
 	go func() {
 		_, err := l.Commit(ctx, ledger.CommitRequest{ReservationID: r.ID, Amount: 30 * money.Cent, UsedSeconds: 60,
