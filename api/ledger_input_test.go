@@ -183,3 +183,36 @@ func commonPrefix(a, b string) int {
 	}
 	return n
 }
+
+// TestUnroutedAPIRequestsAnswerJSON: a path under /api/ that no route
+// matches, or a method a route does not take, was answered by the mux in
+// plain text; API clients get the documented {"error":{…}} body instead,
+// with the Allow header on a 405.
+func TestUnroutedAPIRequestsAnswerJSON(t *testing.T) {
+	e := newLedgerEnv(t)
+	for _, c := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/api/v1/no-such-route", http.StatusNotFound, `"code":"not_found"`, ""},
+		{"DELETE", "/api/v1/deposits", http.StatusMethodNotAllowed, `"code":"method_not_allowed"`, "POST"},
+	} {
+		req, err := http.NewRequest(c.method, e.srv.URL+c.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(string(body), c.code) ||
+			!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
+			!strings.Contains(resp.Header.Get("Allow"), c.allow) {
+			t.Errorf("%s %s: %d %q (Content-Type %q, Allow %q), want %d with %s",
+				c.method, c.path, resp.StatusCode, body, resp.Header.Get("Content-Type"), resp.Header.Get("Allow"), c.status, c.code)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"ipcs/internal/clock"
@@ -58,6 +59,53 @@ type Mux struct {
 // NewMux returns an instrumented mux.
 func NewMux(m *metrics.HTTP, clk clock.Clock, log *slog.Logger) *Mux {
 	return &Mux{ServeMux: http.NewServeMux(), m: m, clk: clk, log: log}
+}
+
+// ServeHTTP serves r. A request under /api/ that no route takes, for
+// its path (404) or its method (405, with the mux's Allow header), is
+// answered in the API's JSON error format; other paths (pages) get the
+// mux's own answers.
+func (x *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		if h, pattern := x.ServeMux.Handler(r); pattern == "" {
+			cw := &captureWriter{header: http.Header{}}
+			h.ServeHTTP(cw, r)
+			switch cw.status {
+			case http.StatusNotFound:
+				WriteError(w, r, x.log, ErrNotFound)
+				return
+			case http.StatusMethodNotAllowed:
+				w.Header().Set("Allow", cw.header.Get("Allow"))
+				WriteError(w, r, x.log, errMethodNotAllowed)
+				return
+			}
+		}
+	}
+	x.ServeMux.ServeHTTP(w, r)
+}
+
+var errMethodNotAllowed = Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "this route does not take that method")
+
+// captureWriter keeps the status and headers the mux's own 404 or 405
+// handler writes, and drops its plain-text body.
+type captureWriter struct {
+	header http.Header
+	status int
+}
+
+func (c *captureWriter) Header() http.Header { return c.header }
+
+func (c *captureWriter) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+}
+
+func (c *captureWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	return len(b), nil
 }
 
 // Route registers h under pattern (Go 1.22 pattern syntax) with metrics.
