@@ -211,3 +211,17 @@ func Tail(b []byte) []byte {
 	}
 	return b
 }
+
+// WaitFor waits until cond holds, yielding the processor between tries,
+// and fails tb if it does not within 10 s. For state other goroutines
+// change without an event to wait on.
+func WaitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.Gosched()
+	}
+}

@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"ipcs/internal/clock"
 	"ipcs/internal/testutil"
 	"ipcs/ledger"
 )
@@ -23,21 +20,6 @@ import (
 func testDSN(tb testing.TB) string {
 	tb.Helper()
 	return testutil.PostgresSchemaDSN(tb, "ledger_pg_test_")
-}
-
-// waitFor waits until cond holds, failing tb after a deadline.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := clock.Real{}.NewTimer(10 * time.Second)
-	defer deadline.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C():
-			tb.Fatalf("timed out waiting for %s", what)
-		default:
-			runtime.Gosched()
-		}
-	}
 }
 
 // TestGroupCommitFailingOp puts ops into one batch (one writer, held on
@@ -85,7 +67,7 @@ INSERT INTO t VALUES ('lock', 0)`); err != nil {
 	}()
 	// The writer has taken the first op once its statement waits on the
 	// row lock; an empty queue alone could mean the op was not sent yet.
-	waitFor(t, "the writer to block on the first op", func() bool {
+	testutil.WaitFor(t, "the writer to block on the first op", func() bool {
 		// pg_stat_activity is a snapshot kept until the end of the
 		// transaction asking; drop it so each look sees the present.
 		if _, err := lock.Exec(ctx, `SELECT pg_stat_clear_snapshot()`); err != nil {
@@ -122,7 +104,7 @@ WHERE wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%' AND pid <> pg_bac
 			results[i] <- result{k, err}
 		}()
 	}
-	waitFor(t, "the ops to queue", func() bool { return len(s.queue) == len(ops) })
+	testutil.WaitFor(t, "the ops to queue", func() bool { return len(s.queue) == len(ops) })
 	if err := lock.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}

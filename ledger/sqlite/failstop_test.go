@@ -6,8 +6,8 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	"ipcs/internal/testutil"
 	"ipcs/ledger"
 )
 
@@ -57,9 +57,9 @@ func TestFailedFsyncFailsLaterBatches(t *testing.T) {
 		return done
 	}
 	first := write("a") // its fsync blocks, then fails
-	waitUntil(t, "the first fsync to start", func() bool { return calls.Load() == 1 })
+	testutil.WaitFor(t, "the first fsync to start", func() bool { return calls.Load() == 1 })
 	second := write("b") // committed meanwhile, waiting for an fsync
-	waitUntil(t, "the second batch to wait for its fsync", func() bool { return len(s.pending) == 1 })
+	testutil.WaitFor(t, "the second batch to wait for its fsync", func() bool { return len(s.pending) == 1 })
 	close(release)
 	if err := <-first; err == nil {
 		t.Fatal("the batch whose fsync failed was answered success")
@@ -69,16 +69,5 @@ func TestFailedFsyncFailsLaterBatches(t *testing.T) {
 	}
 	if err := <-write("c"); err == nil {
 		t.Fatal("an operation after the failed fsync succeeded")
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
