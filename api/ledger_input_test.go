@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"ipcs/internal/money"
 	"ipcs/ledger"
+	"ipcs/metrics"
 )
 
 // rawDo sends a request and returns the status and the raw body.
@@ -185,34 +187,44 @@ func commonPrefix(a, b string) int {
 }
 
 // TestUnroutedAPIRequestsAnswerJSON: a path under /api/ that no route
-// matches, or a method a route does not take, was answered by the mux in
-// plain text; API clients get the documented {"error":{…}} body instead,
-// with the Allow header on a 405.
+// matches, or a method a route does not take, was answered in plain text,
+// by the mux or, in the daemon, by the pages' catch-all "/" handler; API
+// clients get the documented {"error":{…}} body instead, with the Allow
+// header on a 405, whether or not a catch-all is registered.
 func TestUnroutedAPIRequestsAnswerJSON(t *testing.T) {
 	e := newLedgerEnv(t)
-	for _, c := range []struct {
-		method, path string
-		status       int
-		code, allow  string
-	}{
-		{"GET", "/api/v1/no-such-route", http.StatusNotFound, `"code":"not_found"`, ""},
-		{"DELETE", "/api/v1/deposits", http.StatusMethodNotAllowed, `"code":"method_not_allowed"`, "POST"},
-	} {
-		req, err := http.NewRequest(c.method, e.srv.URL+c.path, nil)
-		if err != nil {
-			t.Fatal(err)
+	for _, pages := range []bool{false, true} {
+		mux := NewMux(metrics.New().HTTP, e.clk, nil)
+		NewLedgerHandler(e.l, e.auth, nil).Register(mux)
+		if pages {
+			mux.Handle("/", http.NotFoundHandler()) // as cmd/ipcsd serves web pages
 		}
-		resp, err := e.srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
+		srv := httptest.NewServer(mux)
+		for _, c := range []struct {
+			method, path string
+			status       int
+			code, allow  string
+		}{
+			{"GET", "/api/v1/no-such-route", http.StatusNotFound, `"code":"not_found"`, ""},
+			{"DELETE", "/api/v1/deposits", http.StatusMethodNotAllowed, `"code":"method_not_allowed"`, "POST"},
+		} {
+			req, err := http.NewRequest(c.method, srv.URL+c.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status || !strings.Contains(string(body), c.code) ||
+				!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
+				resp.Header.Get("Allow") != c.allow {
+				t.Errorf("pages %v: %s %s: %d %q (Content-Type %q, Allow %q), want %d with %s, Allow %q", pages,
+					c.method, c.path, resp.StatusCode, body, resp.Header.Get("Content-Type"), resp.Header.Get("Allow"), c.status, c.code, c.allow)
+			}
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != c.status || !strings.Contains(string(body), c.code) ||
-			!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
-			!strings.Contains(resp.Header.Get("Allow"), c.allow) {
-			t.Errorf("%s %s: %d %q (Content-Type %q, Allow %q), want %d with %s",
-				c.method, c.path, resp.StatusCode, body, resp.Header.Get("Content-Type"), resp.Header.Get("Allow"), c.status, c.code)
-		}
+		srv.Close()
 	}
 }

@@ -56,57 +56,42 @@ type Mux struct {
 	log *slog.Logger
 }
 
-// NewMux returns an instrumented mux.
+// NewMux returns an instrumented mux. Requests under /api/ that no route
+// takes are answered in the API's JSON error format (unrouted), not by the
+// mux's plain text or a catch-all "/" (the daemon's pages).
 func NewMux(m *metrics.HTTP, clk clock.Clock, log *slog.Logger) *Mux {
-	return &Mux{ServeMux: http.NewServeMux(), m: m, clk: clk, log: log}
+	x := &Mux{ServeMux: http.NewServeMux(), m: m, clk: clk, log: log}
+	x.ServeMux.HandleFunc(apiPrefix, x.unrouted)
+	return x
 }
 
-// ServeHTTP serves r. A request under /api/ that no route takes, for
-// its path (404) or its method (405, with the mux's Allow header), is
-// answered in the API's JSON error format; other paths (pages) get the
-// mux's own answers.
-func (x *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/api/") {
-		if h, pattern := x.ServeMux.Handler(r); pattern == "" {
-			cw := &captureWriter{header: http.Header{}}
-			h.ServeHTTP(cw, r)
-			switch cw.status {
-			case http.StatusNotFound:
-				WriteError(w, r, x.log, ErrNotFound)
-				return
-			case http.StatusMethodNotAllowed:
-				w.Header().Set("Allow", cw.header.Get("Allow"))
-				WriteError(w, r, x.log, errMethodNotAllowed)
-				return
-			}
+const apiPrefix = "/api/"
+
+// apiMethods are the methods unrouted asks the mux about for a 405.
+var apiMethods = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// unrouted answers a request under /api/ that no route matches: 405 with
+// Allow when a route takes the path with another method, else 404. (A
+// route of another method loses to this catch-all in the mux's matching,
+// so the mux's own 405 never happens here.)
+func (x *Mux) unrouted(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	probe := *r
+	for _, m := range apiMethods {
+		probe.Method = m
+		if _, pattern := x.ServeMux.Handler(&probe); pattern != apiPrefix && pattern != "" {
+			allow = append(allow, m)
 		}
 	}
-	x.ServeMux.ServeHTTP(w, r)
+	if len(allow) == 0 {
+		WriteError(w, r, x.log, ErrNotFound)
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	WriteError(w, r, x.log, errMethodNotAllowed)
 }
 
 var errMethodNotAllowed = Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "this route does not take that method")
-
-// captureWriter keeps the status and headers the mux's own 404 or 405
-// handler writes, and drops its plain-text body.
-type captureWriter struct {
-	header http.Header
-	status int
-}
-
-func (c *captureWriter) Header() http.Header { return c.header }
-
-func (c *captureWriter) WriteHeader(code int) {
-	if c.status == 0 {
-		c.status = code
-	}
-}
-
-func (c *captureWriter) Write(b []byte) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
-	}
-	return len(b), nil
-}
 
 // Route registers h under pattern (Go 1.22 pattern syntax) with metrics.
 func (x *Mux) Route(pattern string, h http.Handler) {
